@@ -1,0 +1,231 @@
+"""The LightningDataModule: config in, sources / datasets / dataloaders out, checked at setup()."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from sttn_lightning.data.datasets import EpochShuffleSampler, RandomClipDataset, VideoWindowDataset
+from sttn_lightning.data.demo import generate_demo_dataset
+from sttn_lightning.data.errors import DataError
+from sttn_lightning.data.masks import MaskSet, build_mask_set
+from sttn_lightning.data.sampling import SHORT_VIDEO_POLICIES, TRAIN_STREAM, VAL_STREAM
+from sttn_lightning.data.sources import VideoSource, build_source
+from sttn_lightning.data.transforms import RELEASE_AUGMENTATIONS, ClipTransform
+
+log = logging.getLogger(__name__)
+
+
+class VideoInpaintingDataModule(LightningDataModule):
+    """Clips and masks for STTN training (random clips, random blobs), validation (the same, seeded
+    per index) and testing / prediction (consecutive windows over whole videos with fixed masks).
+
+    `batch_size` is global: each of the trainer's `world_size` processes loads batch_size / world_size.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        layout: str = "auto",
+        frames_dir: str = "JPEGImages",
+        train_split: str | None = "train",
+        val_split: str | None = "test",
+        test_split: str | None = "test",
+        train_list: str | os.PathLike | None = None,
+        eval_list: str | os.PathLike | None = None,
+        num_frames: int = 5,
+        height: int = 240,
+        width: int = 432,
+        p_random_frames: float = 0.5,
+        p_stationary_mask: float = 0.5,
+        samples_per_video: int = 1,
+        short_video: str = "error",
+        augmentations: Sequence[Mapping[str, Any]] = RELEASE_AUGMENTATIONS,
+        eval_masks: str = "auto",
+        eval_mask_root: str | os.PathLike | None = None,
+        eval_mask_seed: int = 0,
+        eval_mask_box: Sequence[float] = (0.5, 0.5),
+        eval_mask_dilation: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        demo: Mapping[str, Any] | None = None,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if short_video not in SHORT_VIDEO_POLICIES:
+            raise DataError(f"data.short_video: expected one of {SHORT_VIDEO_POLICIES}, found {short_video!r}")
+        self.root = Path(root)
+        self.layout = layout
+        self.frames_dir = frames_dir
+        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.train_list = train_list
+        self.eval_list = eval_list
+        self.num_frames = int(num_frames)
+        self.height, self.width = int(height), int(width)
+        self.p_random_frames = float(p_random_frames)
+        self.p_stationary_mask = float(p_stationary_mask)
+        self.samples_per_video = int(samples_per_video)
+        self.short_video = short_video
+        self.augmentations = list(augmentations)
+        self.eval_masks = eval_masks
+        self.eval_mask_root = eval_mask_root
+        self.eval_mask_seed = int(eval_mask_seed)
+        self.eval_mask_box = tuple(eval_mask_box)
+        self.eval_mask_dilation = int(eval_mask_dilation)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".cache"
+        self.demo = dict(demo) if demo is not None else None
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size) if eval_batch_size is not None else None
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.seed = int(seed)
+        self.epoch = 0
+        self.device_batch_size = self.batch_size
+        self.device_eval_batch_size = self.eval_batch_size or self.batch_size
+        self.datasets: dict[str, Dataset] = {}
+        self._train_sampler: EpochShuffleSampler | None = None
+
+    def prepare_data(self) -> None:
+        """Write the demo dataset once (Lightning runs this on one process per node before setup)."""
+        if self.demo is not None:
+            generate_demo_dataset(self.root, **self.demo)
+
+    @property
+    def _world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 1, 0
+        return int(self.trainer.world_size), int(self.trainer.global_rank)
+
+    def _per_device(self, global_batch: int, name: str) -> int:
+        world_size, _ = self._world
+        if global_batch % world_size:
+            raise DataError(
+                f"data.{name}: expected a global batch size divisible by the {world_size} devices "
+                f"(trainer.world_size), found {global_batch}"
+            )
+        return global_batch // world_size
+
+    def build_source(self, stage: str) -> VideoSource:
+        """The validated source of a stage ('train', 'val', 'test'); usable without a trainer."""
+        list_file = self.train_list if stage == "train" else self.eval_list
+        source = build_source(self.root, self.layout, self.splits[stage], list_file, self.frames_dir)
+        source.validate()
+        return source
+
+    def build_mask_set(self, source: VideoSource) -> MaskSet:
+        """The fixed evaluation masks; 'auto' takes root/test_masks/ when present, else seeded moving blobs."""
+        kind, root = self.eval_masks, self.eval_mask_root
+        if kind == "auto":
+            kind = "folder" if (self.root / "test_masks").is_dir() else "moving"
+        if root is None:
+            root = self.root / "test_masks" if kind == "folder" else self.cache_dir / "masks" / self.root.name
+        mask_set = build_mask_set(kind, root, self.eval_mask_seed, self.eval_mask_box)
+        mask_set.validate(source)
+        return mask_set
+
+    def _clip_videos(self, source: VideoSource) -> list[str]:
+        """Video ids long enough for a clip, after applying the short_video policy."""
+        short = {v: source.num_frames(v) for v in source.video_ids if source.num_frames(v) < self.num_frames}
+        if not short or self.short_video == "repeat":
+            return list(source.video_ids)
+        first = next(iter(short))
+        if self.short_video == "error":
+            raise DataError(
+                f"{source.video_path(first)}: expected at least data.num_frames={self.num_frames} frames, found "
+                f"{short[first]} ({len(short)} short videos); set data.short_video=repeat or skip"
+            )
+        log.warning("Skipping %d videos shorter than %d frames, e.g. %s", len(short), self.num_frames, source.video_path(first))
+        kept = [v for v in source.video_ids if v not in short]
+        if not kept:
+            raise DataError(f"{source.location}: expected videos of at least {self.num_frames} frames, found none")
+        return kept
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build and check the datasets the stage needs: listings, counts, first-frame sizes, masks."""
+        if self.demo is not None:
+            self.prepare_data()
+        self.device_batch_size = self._per_device(self.batch_size, "batch_size")
+        eval_batch = self.eval_batch_size if self.eval_batch_size is not None else self.batch_size
+        self.device_eval_batch_size = self._per_device(eval_batch, "eval_batch_size")
+        resize_only = ClipTransform(self.height, self.width)
+        if stage in (None, "fit"):
+            train = self.build_source("train")
+            self.datasets["train"] = RandomClipDataset(
+                train, self._clip_videos(train), ClipTransform(self.height, self.width, self.augmentations),
+                self.num_frames, self.p_random_frames, self.p_stationary_mask, self.samples_per_video,
+                self.seed, TRAIN_STREAM,
+            )
+            world_size, _ = self._world
+            if len(self.datasets["train"]) < world_size:
+                raise DataError(
+                    f"{train.location}: expected at least one training clip per device ({world_size}), "
+                    f"found {len(self.datasets['train'])}"
+                )
+        if stage in (None, "fit", "validate"):
+            val = self.build_source("val")
+            self.datasets["val"] = RandomClipDataset(
+                val, self._clip_videos(val), resize_only, self.num_frames, self.p_random_frames,
+                self.p_stationary_mask, 1, self.seed, VAL_STREAM,
+            )
+        if stage in (None, "test", "predict"):
+            test = self.build_source("test")
+            self.datasets["test"] = VideoWindowDataset(
+                test, test.video_ids, self.build_mask_set(test), resize_only, self.num_frames, self.eval_mask_dilation
+            )
+
+    def _loader(self, dataset: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            **kwargs,
+        )
+
+    def _dataset(self, stage: str) -> Dataset:
+        if stage not in self.datasets:
+            raise DataError(f"data: expected setup() to have built the {stage} dataset, found none; call setup() first")
+        return self.datasets[stage]
+
+    def train_dataloader(self) -> DataLoader:
+        world_size, rank = self._world
+        self._train_sampler = EpochShuffleSampler(self._dataset("train"), world_size, rank, self.seed)
+        self._train_sampler.set_epoch(self.epoch)
+        return self._loader(self.datasets["train"], self.device_batch_size, sampler=self._train_sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._dataset("val"), self.device_eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self._dataset("test"), self.device_eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self._dataset("test"), self.device_eval_batch_size, shuffle=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Seed and epoch of the training stream, so a resumed run draws the same samples."""
+        epoch = self._train_sampler.epoch if self._train_sampler is not None else self.epoch
+        return {"seed": self.seed, "epoch": int(epoch)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the training stream; works before or after setup() and train_dataloader()."""
+        self.seed = int(state_dict["seed"])
+        self.epoch = int(state_dict["epoch"])
+        for dataset in self.datasets.values():
+            if isinstance(dataset, RandomClipDataset):
+                dataset.seed = self.seed
+        if self._train_sampler is not None:
+            self._train_sampler.seed = self.seed
+            self._train_sampler.set_epoch(self.epoch)

@@ -1,0 +1,122 @@
+"""Map-style datasets turning a VideoSource and masks into the batch dicts of the shared interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler
+
+from sttn_lightning.data.masks import MaskSet, dilate_masks, random_video_masks
+from sttn_lightning.data.sampling import sample_frame_indices, sample_generator, window_indices, window_starts
+from sttn_lightning.data.sources import VideoSource
+from sttn_lightning.data.transforms import ClipTransform, frames_to_tensor, masks_to_tensor
+
+SampleKey = int | tuple[int, int]
+
+
+def _sample(video_id: str, indices: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> dict[str, Any]:
+    return {
+        "frames": frames_to_tensor(frames),
+        "masks": masks_to_tensor(masks),
+        "video_id": video_id,
+        "frame_indices": torch.as_tensor(indices, dtype=torch.long),
+    }
+
+
+class RandomClipDataset(Dataset):
+    """One random clip with a random blob mask per (video, repeat), as the release trains.
+
+    Item keys are an index or (epoch, index) from EpochShuffleSampler; every random choice
+    (frames, mask, augmentation) derives from (seed, stream, epoch, index), so a resumed run or
+    any worker reproduces the same sample.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        video_ids: Sequence[str],
+        transform: ClipTransform,
+        clip_length: int = 5,
+        p_random_frames: float = 0.5,
+        p_stationary_mask: float = 0.5,
+        samples_per_video: int = 1,
+        seed: int = 0,
+        stream: int = 0,
+    ):
+        self.source = source
+        self.video_ids = list(video_ids)
+        self.transform = transform
+        self.clip_length = clip_length
+        self.p_random_frames = p_random_frames
+        self.p_stationary_mask = p_stationary_mask
+        self.samples_per_video = samples_per_video
+        self.seed = seed
+        self.stream = stream
+
+    def __len__(self) -> int:
+        return len(self.video_ids) * self.samples_per_video
+
+    def __getitem__(self, key: SampleKey) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        rng = sample_generator(self.seed, self.stream, epoch, index)
+        video_id = self.video_ids[index % len(self.video_ids)]
+        indices = sample_frame_indices(rng, self.source.num_frames(video_id), self.clip_length, self.p_random_frames)
+        frames, _ = self.transform(self.source.read(video_id, indices), seed=int(rng.integers(2**31)))
+        height, width = self.transform.size
+        masks = random_video_masks(rng, self.clip_length, height, width, p_stationary=self.p_stationary_mask)
+        return _sample(video_id, indices, frames, masks)
+
+
+class VideoWindowDataset(Dataset):
+    """Consecutive windows covering every frame of every video, with fixed masks (testing, prediction)."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        video_ids: Sequence[str],
+        mask_set: MaskSet,
+        transform: ClipTransform,
+        clip_length: int = 5,
+        mask_dilation: int = 0,
+    ):
+        self.source = source
+        self.mask_set = mask_set
+        self.transform = transform
+        self.clip_length = clip_length
+        self.mask_dilation = mask_dilation
+        self.windows = [
+            (video_id, start)
+            for video_id in video_ids
+            for start in window_starts(source.num_frames(video_id), clip_length)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        video_id, start = self.windows[index]
+        length = self.source.num_frames(video_id)
+        indices = window_indices(start, length, self.clip_length)
+        frames = self.source.read(video_id, indices)
+        masks = self.mask_set.read(video_id, length, self.source.frame_size(video_id), indices)
+        frames, masks = self.transform(frames, masks)
+        return _sample(video_id, indices, frames, dilate_masks(masks, self.mask_dilation))
+
+
+class EpochShuffleSampler(DistributedSampler):
+    """Shuffles per epoch, splits across ranks without overlap (tail dropped), yields (epoch, index).
+
+    Handing the epoch to the dataset in the key keeps samples a function of (seed, epoch, index)
+    even in persistent workers, which never see attribute changes made in the main process.
+    Lightning calls set_epoch every epoch (also after resuming) and, as this is a
+    DistributedSampler, does not replace it under DDP.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int = 1, rank: int = 0, seed: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+
+    def __iter__(self):
+        return ((self.epoch, index) for index in super().__iter__())
