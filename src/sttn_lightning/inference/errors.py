@@ -1,0 +1,5 @@
+"""The exception inference raises for bad input, caught by the CLI for a one-line message."""
+
+
+class InpaintError(ValueError):
+    """Bad inference input or output; the message names the path, what was expected and the fix."""

@@ -1,0 +1,132 @@
+"""Regions of interest: the crop the model sees around the holes, and the way back to the frame.
+
+The native protocol runs the model on a crop around the holes rather than on the whole frame
+squeezed to the working size. The crop keeps the working aspect (so nothing is stretched),
+adds context around the holes, and is never smaller than the working size while the frame
+allows it, so small holes are inpainted at the frame's own pixel scale instead of upsampled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """A pixel rectangle, ``right`` and ``bottom`` exclusive."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Row and column slices selecting the box from an (H, W, ...) array."""
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    def contains(self, other: Box) -> bool:
+        return (
+            self.left <= other.left and self.top <= other.top and other.right <= self.right and other.bottom <= self.bottom
+        )
+
+    def intersection(self, other: Box) -> Box | None:
+        """The overlap of two boxes, or None when they do not overlap."""
+        box = Box(max(self.left, other.left), max(self.top, other.top), min(self.right, other.right), min(self.bottom, other.bottom))
+        return box if box.width > 0 and box.height > 0 else None
+
+    def relative(self, outer: Box) -> Box:
+        """This box in the coordinates of ``outer``'s top-left corner."""
+        return Box(self.left - outer.left, self.top - outer.top, self.right - outer.left, self.bottom - outer.top)
+
+
+def mask_bbox(mask: np.ndarray) -> Box | None:
+    """The tight box around the non-zero pixels of an (H, W) mask, or None when it has none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def union(boxes: Iterable[Box | None]) -> Box | None:
+    """The smallest box holding every given box (None entries are skipped); None if there are none."""
+    present = [box for box in boxes if box is not None]
+    if not present:
+        return None
+    return Box(
+        min(box.left for box in present),
+        min(box.top for box in present),
+        max(box.right for box in present),
+        max(box.bottom for box in present),
+    )
+
+
+def _place(start: float, length: int, hole_start: int, hole_end: int, limit: int) -> int:
+    """Where a span of ``length`` (>= the hole's) starts: centred, covering the hole, inside [0, limit)."""
+    lowest = max(0, hole_end - length)
+    highest = min(limit - length, hole_start)
+    return int(min(max(math.floor(start), lowest), highest))
+
+
+def context_crop(holes: Box, frame_size: tuple[int, int], working_size: tuple[int, int], margin: float) -> Box:
+    """The crop around ``holes`` that the model inpaints, in frame pixels.
+
+    ``margin`` is the context added on each side, as a fraction of the holes' width and
+    height. The crop then grows to the working aspect, and to at least ``working_size``
+    (width, height); it is clipped to the frame (the only case where the aspect may change)
+    and shifted inside it, always covering ``holes``.
+    """
+    frame_w, frame_h = frame_size
+    work_w, work_h = working_size
+    width = holes.width * (1 + 2 * margin)
+    height = holes.height * (1 + 2 * margin)
+    aspect = work_w / work_h
+    width, height = max(width, height * aspect), max(height, width / aspect)
+    width, height = max(width, work_w), max(height, work_h)
+    width = max(holes.width, min(frame_w, math.ceil(width)))
+    height = max(holes.height, min(frame_h, math.ceil(height)))
+    centre_x = (holes.left + holes.right) / 2
+    centre_y = (holes.top + holes.bottom) / 2
+    left = _place(centre_x - width / 2, width, holes.left, holes.right, frame_w)
+    top = _place(centre_y - height / 2, height, holes.top, holes.bottom, frame_h)
+    return Box(left, top, left + width, top + height)
+
+
+def resize(image: np.ndarray, size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
+    """Resize an (H, W[, C]) array to ``size`` (width, height); area filter when shrinking, linear otherwise."""
+    height, width = image.shape[:2]
+    if (width, height) == tuple(size):
+        return image
+    if interpolation is None:
+        shrinking = size[0] < width or size[1] < height
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, tuple(size), interpolation=interpolation)
+
+
+def to_working(image: np.ndarray, mask: np.ndarray, working_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A crop of an RGB frame and its {0, 1} hole mask, resized to the working size.
+
+    A working pixel counts as hole when any frame pixel under it is hole, so thin holes
+    cannot vanish in the downscale and leak the content they cover into the model's input.
+    """
+    working_mask = resize(mask.astype(np.float32), working_size) > 0
+    return resize(image, working_size), working_mask.astype(np.uint8)
+
+
+def working_to_box(prediction: np.ndarray, box: Box) -> np.ndarray:
+    """A float (h, w, 3) prediction at the working size resized back to the crop's frame pixels."""
+    return resize(prediction, (box.width, box.height), cv2.INTER_LINEAR)

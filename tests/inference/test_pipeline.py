@@ -1,0 +1,130 @@
+"""End-to-end inpainting on clips written in the test: shapes, untouched pixels, the release protocol."""
+
+from __future__ import annotations
+
+import cv2
+import decord
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sttn_lightning.inference import inpaint_video
+from tests.inference.conftest import (
+    TINY_SIZE,
+    box_mask,
+    has_audio,
+    make_frames,
+    read_png_folder,
+    write_frame_folder,
+    write_mask,
+    write_video,
+)
+
+CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def dilated(mask: np.ndarray, iterations: int = 4) -> np.ndarray:
+    return cv2.dilate(mask.astype(np.uint8), CROSS, iterations=iterations).astype(bool)
+
+
+@pytest.mark.parametrize("num_frames", [1, 3, 40])
+def test_png_output_keeps_every_pixel_outside_the_dilated_mask(tmp_path, tiny_generator, num_frames):
+    frames = make_frames(num_frames, 71, 41)
+    masks = [box_mask(71, 41, 20 + t % 5, 10, 35 + t % 5, 22) for t in range(num_frames)]
+    for index, mask in enumerate(masks):
+        write_mask(tmp_path / "masks" / f"{index:03d}.png", mask)
+    video = write_frame_folder(tmp_path / "frames", frames)
+    summary = inpaint_video(video, tmp_path / "masks", tiny_generator, tmp_path / "out", size=TINY_SIZE, progress=False)
+    output = read_png_folder(tmp_path / "out")
+    assert output.shape == frames.shape and summary.frames == num_frames
+    holes = np.stack([dilated(mask) for mask in masks])
+    assert np.array_equal(output[~holes], frames[~holes])
+    assert (output[holes] != frames[holes]).any()
+
+
+def test_video_output_keeps_frame_count_size_fps_and_audio(tmp_path, tiny_generator):
+    frames = make_frames(12, 67, 37)
+    video = write_video(tmp_path / "in.mp4", frames, fps="30000/1001", audio=True)
+    mask = write_mask(tmp_path / "mask.png", box_mask(67, 37, 10, 10, 30, 20))
+    inpaint_video(video, mask, tiny_generator, tmp_path / "out.mp4", size=TINY_SIZE, progress=False)
+    source, result = decord.VideoReader(str(video)), decord.VideoReader(str(tmp_path / "out.mp4"))
+    assert len(result) == len(source) == 12
+    assert result[0].shape == source[0].shape == (37, 67, 3)
+    assert result.get_avg_fps() == pytest.approx(source.get_avg_fps(), rel=1e-4)
+    assert has_audio(tmp_path / "out.mp4")
+
+
+def test_video_input_to_png_output_is_lossless_outside_the_holes(tmp_path, tiny_generator):
+    video = write_video(tmp_path / "in.mp4", make_frames(7, 50, 30))
+    decoded = decord.VideoReader(str(video)).get_batch(list(range(7))).asnumpy()
+    mask = box_mask(50, 30, 5, 5, 15, 12)
+    inpaint_video(video, write_mask(tmp_path / "m.png", mask), tiny_generator, tmp_path / "out", size=TINY_SIZE, progress=False)
+    holes = dilated(mask)
+    assert np.array_equal(read_png_folder(tmp_path / "out")[:, ~holes], decoded[:, ~holes])
+
+
+def release_reference(generator, frames: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The release's inference written naively: whole video in memory, windows and blending as reference section 4."""
+    width, height = size
+    small = [np.asarray(Image.fromarray(frame).resize(size, Image.BICUBIC)) for frame in frames]
+    hole = cv2.dilate((np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST)) > 0).astype(np.uint8), CROSS, iterations=4)
+    hole3 = hole[..., None]
+    images = torch.tensor(np.stack(small)).permute(0, 3, 1, 2).float() / 255 * 2 - 1
+    masks = torch.tensor(hole).float()[None, None].expand(len(frames), 1, height, width)
+    with torch.inference_mode():
+        features = generator.encode(images * (1 - masks))
+        results = [None] * len(frames)
+        for centre in range(0, len(frames), 5):
+            neighbours = list(range(max(0, centre - 5), min(len(frames), centre + 6)))
+            references = [i for i in range(0, len(frames), 10) if i not in neighbours]
+            ids = neighbours + references
+            predicted = generator.decode_features(features[ids][None], masks[ids][None])[0, : len(neighbours)]
+            pixels = ((predicted + 1) / 2).permute(0, 2, 3, 1).numpy() * 255
+            for k, index in enumerate(neighbours):
+                image = pixels[k].astype(np.uint8) * hole3 + small[index] * (1 - hole3)
+                if results[index] is None:
+                    results[index] = image
+                else:
+                    results[index] = results[index].astype(np.float32) * 0.5 + image.astype(np.float32) * 0.5
+    return np.stack([result.astype(np.uint8) for result in results])
+
+
+def test_release_protocol_matches_a_naive_reference(tmp_path, tiny_generator):
+    frames = make_frames(23, 90, 50, seed=3)
+    mask = box_mask(90, 50, 30, 15, 60, 35) * 255
+    video = write_frame_folder(tmp_path / "frames", frames)
+    inpaint_video(
+        video, write_mask(tmp_path / "m.png", mask), tiny_generator, tmp_path / "out", size=TINY_SIZE, protocol="release", progress=False
+    )
+    output = read_png_folder(tmp_path / "out")
+    expected = release_reference(tiny_generator, frames, mask.astype(np.uint8), TINY_SIZE)
+    assert output.shape == (23, TINY_SIZE[1], TINY_SIZE[0], 3)
+    assert np.array_equal(output, expected)
+
+
+def test_each_frame_is_encoded_once_per_crop_segment(tmp_path, tiny_generator):
+    frames = make_frames(23, 60, 34)
+    video = write_frame_folder(tmp_path / "frames", frames)
+    mask = write_mask(tmp_path / "m.png", box_mask(60, 34, 20, 10, 30, 20))
+    encoded = []
+    encode = tiny_generator.encode
+    tiny_generator.encode = lambda batch: encoded.append(len(batch)) or encode(batch)
+    inpaint_video(video, mask, tiny_generator, tmp_path / "one", size=TINY_SIZE, crop_segment=50, progress=False)
+    assert sum(encoded) == 23
+    encoded.clear()
+    # segments of 10 frames; each encodes the frames its windows read (neighbours + references):
+    # centres 0, 5 read {0..10, 20}; centres 10, 15 read {0, 5..20}; centre 20 reads {0, 10, 15..22}
+    inpaint_video(video, mask, tiny_generator, tmp_path / "three", size=TINY_SIZE, crop_segment=10, progress=False)
+    assert sum(encoded) == 12 + 17 + 10
+
+
+def test_bf16_autocast_keeps_unmasked_pixels(tmp_path, tiny_generator):
+    frames = make_frames(3, 45, 27)
+    video = write_frame_folder(tmp_path / "frames", frames)
+    mask = box_mask(45, 27, 10, 8, 20, 16)
+    inpaint_video(
+        video, write_mask(tmp_path / "m.png", mask), tiny_generator, tmp_path / "out", size=TINY_SIZE, precision="bf16", progress=False
+    )
+    holes = dilated(mask)
+    assert np.array_equal(read_png_folder(tmp_path / "out")[:, ~holes], frames[:, ~holes])

@@ -1,0 +1,67 @@
+"""Window selection and blending against hand-computed values (reference section 4)."""
+
+import numpy as np
+import pytest
+
+from sttn_lightning.inference.windows import (
+    Window,
+    blend,
+    last_neighbour_window,
+    neighbour_indices,
+    plan_windows,
+    reference_indices,
+    to_pixels,
+)
+
+
+def test_release_windows_of_a_12_frame_video():
+    assert plan_windows(12, neighbour_stride=5, reference_stride=10) == [
+        Window(0, (0, 1, 2, 3, 4, 5), (10,)),
+        Window(5, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10), ()),
+        Window(10, (5, 6, 7, 8, 9, 10, 11), (0,)),
+    ]
+
+
+def test_window_frames_are_neighbours_then_references():
+    assert Window(10, (9, 10, 11), (0, 20)).frames == (9, 10, 11, 0, 20)
+
+
+def test_one_frame_video_has_one_window_without_references():
+    assert plan_windows(1) == [Window(0, (0,), ())]
+
+
+def test_neighbours_are_clipped_at_both_ends():
+    assert neighbour_indices(2, 4, 3) == (0, 1, 2, 3)
+    assert neighbour_indices(6, 20, 2) == (4, 5, 6, 7, 8)
+
+
+def test_references_exclude_neighbours_and_cap_keeps_the_nearest():
+    neighbours = tuple(range(45, 56))
+    assert reference_indices(50, 120, neighbours, 10) == (0, 10, 20, 30, 40, 60, 70, 80, 90, 100, 110)
+    # distances to 50: 40 and 60 -> 10, 30 and 70 -> 20; the earlier frame wins the tie
+    assert reference_indices(50, 120, neighbours, 10, max_references=3) == (30, 40, 60)
+    assert reference_indices(50, 120, neighbours, 10, max_references=0) == ()
+
+
+def test_last_neighbour_window_marks_when_each_frame_is_final():
+    windows = plan_windows(12, 5, 10)
+    assert last_neighbour_window(windows, 12) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_bad_window_parameters_are_rejected():
+    with pytest.raises(ValueError, match="num_frames"):
+        plan_windows(0)
+    with pytest.raises(ValueError, match="max_references"):
+        plan_windows(10, max_references=-1)
+
+
+def test_blend_is_the_release_running_average():
+    first = blend(None, np.array([10], np.uint8))
+    assert first.dtype == np.float32 and first.tolist() == [10.0]
+    second = blend(first, np.array([20], np.uint8))
+    assert second.tolist() == [15.0]
+    assert blend(second, np.array([40], np.uint8)).tolist() == [27.5]
+
+
+def test_to_pixels_truncates_like_the_release():
+    assert to_pixels(np.array([27.5, 27.99, 255.9, -1.0])).tolist() == [27, 27, 255, 0]
