@@ -6,17 +6,13 @@ Bad input ends the run with exit code 2 and a one-line message instead of a trac
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sttn_lightning.cli import CONFIG_DIR, fail
 from sttn_lightning.inference import InpaintError, inpaint_video
 from sttn_lightning.models import CheckpointError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
-BAD_INPUT_EXIT_CODE = 2
 INPUT_KEYS = ("video", "mask", "ckpt", "output")
 
 
@@ -25,20 +21,14 @@ def main(cfg: DictConfig) -> None:
     missing = [key for key in INPUT_KEYS if OmegaConf.is_missing(cfg, key)]
     if missing:
         needed = ", ".join(f"{key}=" for key in missing)
-        _fail(f"missing {needed}; usage: python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT")
+        fail(f"missing {needed}; usage: python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT")
     options = OmegaConf.to_container(cfg, resolve=True)
     inputs = [options.pop(key) for key in INPUT_KEYS]
     try:
         summary = inpaint_video(*inputs, **options)
     except (InpaintError, CheckpointError) as error:
-        _fail(str(error))
+        fail(str(error))
     print(summary)
-
-
-def _fail(message: str) -> None:
-    one_line = " ".join(message.splitlines())
-    print(f"error: {one_line}", file=sys.stderr)
-    sys.exit(BAD_INPUT_EXIT_CODE)
 
 
 if __name__ == "__main__":

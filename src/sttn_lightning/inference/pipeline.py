@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from sttn_lightning.data.masks import dilate_masks
+from sttn_lightning.inference.arrays import ArrayFrames, ArrayMasks, MaskReader
 from sttn_lightning.inference.errors import InpaintError
-from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, to_working, union, working_to_box
+from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, resize_like_release, to_working, union, working_to_box
 from sttn_lightning.inference.video_io import FrameSource, MaskSource, check_output, open_frames, open_writer
 from sttn_lightning.inference.windows import Window, blend, last_neighbour_window, plan_windows, to_pixels
 from sttn_lightning.models import InpaintGenerator, load_generator
@@ -319,12 +319,12 @@ class _Runner:
             self.features.pop(key, None)
 
 
-def _hole_masks(masks: MaskSource, indices: Sequence[int], size: tuple[int, int], dilation: int) -> np.ndarray:
+def _hole_masks(masks: MaskReader, indices: Sequence[int], size: tuple[int, int], dilation: int) -> np.ndarray:
     """Dilated {0, 1} hole masks (n, H, W) of the given frames at ``size``."""
     return dilate_masks(np.stack(masks.read(indices, size)), dilation)
 
 
-def _locate_holes(masks: MaskSource, num_frames: int, size: tuple[int, int], dilation: int) -> list[Box | None]:
+def _locate_holes(masks: MaskReader, num_frames: int, size: tuple[int, int], dilation: int) -> list[Box | None]:
     """Every frame's hole box, found before the run so that crops and windows to skip are known up front."""
     return [
         mask_bbox(hole)
@@ -334,7 +334,7 @@ def _locate_holes(masks: MaskSource, num_frames: int, size: tuple[int, int], dil
 
 
 def _prepare(
-    masks: MaskSource,
+    masks: MaskReader,
     frame_size: tuple[int, int],
     holes: list[Box | None],
     options: InpaintOptions,
@@ -343,7 +343,7 @@ def _prepare(
 ) -> list[_Prepared]:
     """Decoded frames at the protocol's resolution (release: resized as the release, bicubic) with their holes."""
     if options.protocol == "release":
-        decoded = [np.asarray(Image.fromarray(frame).resize(frame_size, Image.BICUBIC)) for frame in decoded]
+        decoded = [resize_like_release(frame, frame_size) for frame in decoded]
     prepared = []
     for index, frame in zip(indices, decoded):
         box = holes[index]
@@ -364,6 +364,62 @@ def _resolve_generator(generator: InpaintGenerator | str | os.PathLike | None, d
             "checkpoint), found none; pass ckpt=PATH"
         )
     return load_generator(generator, device=device)
+
+
+def run_pipeline(
+    source: FrameSource,
+    masks: MaskReader,
+    model: InpaintGenerator,
+    device: torch.device,
+    options: InpaintOptions,
+    write: Callable[[np.ndarray], None],
+    advance: Callable[[int], object] = lambda count: None,
+) -> int:
+    """Stream ``source`` through ``model``, handing each finished uint8 frame to ``write`` in order.
+
+    The output size is ``options.size`` for the release protocol, else the source's. ``advance``
+    is told how many frames were written (a progress bar). Returns the number of windows run.
+    """
+    frame_size = options.size if options.protocol == "release" else source.size
+    holes = _locate_holes(masks, source.num_frames, frame_size, options.mask_dilation)
+    plan = _make_plan(holes, frame_size, options)
+    runner = _Runner(model, device, options)
+    frames = _FrameCache(source, partial(_prepare, masks, frame_size, holes, options))
+    with torch.inference_mode():
+        for position, window in enumerate(plan.windows):
+            final = plan.final_at.get(position, [])
+            frames.ensure(set(final) | (set(window.frames) if plan.active[position] else set()))
+            if plan.active[position]:
+                segment = plan.segment[position]
+                runner.run_window(window, segment, plan.crops[segment], holes, frames)
+            for index in final:
+                write(runner.finish(index, frames[index]))
+                advance(1)
+            frames.evict(plan.frames_done_at.get(position, []))
+            runner.evict_features(plan.features_done_at.get(position, []))
+    return runner.windows_run
+
+
+def inpaint_frames(
+    frames: np.ndarray,
+    masks: np.ndarray,
+    generator: InpaintGenerator | str | os.PathLike,
+    **options,
+) -> np.ndarray:
+    """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
+
+    The same pipeline as ``inpaint_video`` without files: returns (T, h, w, 3) uint8 frames,
+    at ``size`` for the release protocol, else at the frames' size. ``progress`` defaults to off.
+    """
+    opts = InpaintOptions(**{"progress": False, **options})
+    source = ArrayFrames(frames)
+    hole_masks = ArrayMasks(masks, source.num_frames, source.size)
+    device = resolve_device(opts.device)
+    model = _resolve_generator(generator, device)
+    check_working_size(opts.size, model)
+    written: list[np.ndarray] = []
+    run_pipeline(source, hole_masks, model, device, opts, written.append)
+    return np.stack(written)
 
 
 def inpaint_video(
@@ -393,30 +449,16 @@ def inpaint_video(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    frame_size = opts.size if opts.protocol == "release" else source.size
-    holes = _locate_holes(masks, source.num_frames, frame_size, opts.mask_dilation)
-    plan = _make_plan(holes, frame_size, opts)
-    runner = _Runner(model, device, opts)
-    frames = _FrameCache(source, partial(_prepare, masks, frame_size, holes, opts))
     fps = opts.fps or source.fps or RELEASE_FPS
+    frame_size = opts.size if opts.protocol == "release" else source.size
     progress = tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name)
-    with torch.inference_mode(), progress, open_writer(output, frame_size, fps, source.audio_path, opts.crf, opts.overwrite) as writer:
-        for position, window in enumerate(plan.windows):
-            final = plan.final_at.get(position, [])
-            frames.ensure(set(final) | (set(window.frames) if plan.active[position] else set()))
-            if plan.active[position]:
-                segment = plan.segment[position]
-                runner.run_window(window, segment, plan.crops[segment], holes, frames)
-            for index in final:
-                writer.write(runner.finish(index, frames[index]))
-                progress.update(1)
-            frames.evict(plan.frames_done_at.get(position, []))
-            runner.evict_features(plan.features_done_at.get(position, []))
+    with progress, open_writer(output, frame_size, fps, source.audio_path, opts.crf, opts.overwrite) as writer:
+        windows_run = run_pipeline(source, masks, model, device, opts, writer.write, progress.update)
     peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return InpaintSummary(
         output=output,
         frames=source.num_frames,
-        windows_run=runner.windows_run,
+        windows_run=windows_run,
         seconds=time.perf_counter() - started,
         peak_rss_mb=peak_rss_mb(),
         device=str(device),

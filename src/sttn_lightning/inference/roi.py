@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ def resize(image: np.ndarray, size: tuple[int, int], interpolation: int | None =
         shrinking = size[0] < width or size[1] < height
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, tuple(size), interpolation=interpolation)
+
+
+def resize_like_release(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A whole uint8 RGB frame resized to ``size`` (width, height) as the release does (PIL, bicubic)."""
+    return np.asarray(Image.fromarray(frame).resize(tuple(size), Image.BICUBIC))
 
 
 def to_working(image: np.ndarray, mask: np.ndarray, working_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,17 @@
+"""What the command-line mains share: bad input ends a run with one line and exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+BAD_INPUT_EXIT_CODE = 2
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: <message>`` on one line to stderr and exit with ``BAD_INPUT_EXIT_CODE``."""
+    one_line = " ".join(message.splitlines())
+    print(f"error: {one_line}", file=sys.stderr)
+    sys.exit(BAD_INPUT_EXIT_CODE)
