@@ -1,0 +1,69 @@
+"""Command line: `python -m sttn_lightning.evaluate ckpt=WEIGHTS data=davis [i3d=I3D] [option=value ...]`.
+
+A thin Hydra main over ``evaluation.evaluate_dataset``; options are documented in conf/evaluate.yaml.
+Inputs are all checked (weights, dataset layout, masks against videos, saved results) before
+the first video runs; bad input ends with exit code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from sttn_lightning.cli import CONFIG_DIR, fail
+from sttn_lightning.data import DataError
+from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
+from sttn_lightning.inference import InpaintError
+from sttn_lightning.inference.pipeline import resolve_device
+from sttn_lightning.metrics import load_i3d
+from sttn_lightning.models import CheckpointError, load_generator
+
+INFERENCE_KEYS = ("size", "mask_dilation", "neighbour_stride", "reference_stride", "max_references", "device", "precision")
+BAD_INPUT = (CheckpointError, DataError, EvaluationError, InpaintError, FileNotFoundError, ValueError)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Check every input, evaluate the test set, write the report; returns the dataset values."""
+    if (cfg.ckpt is None) == (cfg.results_dir is None):
+        raise EvaluationError("expected exactly one of ckpt=WEIGHTS (run a generator) or results_dir=PATH (saved frames)")
+    size = tuple(cfg.size)
+    device = resolve_device(cfg.device)
+    if cfg.ckpt is not None:
+        results = GeneratorResults(
+            load_generator(cfg.ckpt, device=device),
+            {key: cfg[key] for key in INFERENCE_KEYS} | {"size": size, "progress": False},
+        )
+        method = Path(cfg.ckpt).name
+    else:
+        results = FolderResults(cfg.results_dir, size)
+        method = Path(cfg.results_dir).name
+    i3d = load_i3d(cfg.i3d, device=device) if cfg.i3d is not None else None
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    source = datamodule.build_source("test")
+    mask_set = datamodule.build_mask_set(source)
+    output_dir = Path(cfg.output_dir)
+    scores = evaluate_dataset(
+        source, mask_set, results, size, cfg.mask_dilation, i3d, cfg.ewarp,
+        output_dir / "frames" if cfg.save_frames else None, cfg.progress,
+    )
+    summary = scores.summary()
+    settings = OmegaConf.to_container(cfg, resolve=True) | {"data_root": str(source.location)}
+    paths = write_report(output_dir, summary, [video.row() for video in scores.videos], settings, method, cfg.dataset)
+    print(paths["results.md"].read_text())
+    print("report: " + ", ".join(str(path) for path in paths.values()))
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except BAD_INPUT as error:
+        fail(str(error))
+
+
+if __name__ == "__main__":
+    main()
