@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import decord
 import numpy as np
 import pytest
 
-from sttn_lightning.inference import InpaintError
+from sttn_lightning.inference import InpaintError, video_io
 from sttn_lightning.inference.video_io import FfmpegVideoWriter, MaskSource, PngFolderWriter, open_frames
 from tests.inference.conftest import box_mask, make_frames, read_png_folder, write_frame_folder, write_mask, write_video
 
@@ -20,6 +21,42 @@ def test_folder_frames_read_by_index_and_reject_a_frame_of_another_size(tmp_path
     (tmp_path / "g" / "0000.png").rename(folder / "0003.png")
     with pytest.raises(InpaintError, match=r"0003.png: expected a frame of 30x20 .* found 31x20"):
         open_frames(folder).read([3])
+
+
+@pytest.fixture
+def decoder_starts(monkeypatch) -> list[int]:
+    """The first frame of every ffmpeg decoder started, in order."""
+    starts = []
+
+    class CountedStream(video_io._DecodeStream):
+        def __init__(self, path, size, start):
+            starts.append(start)
+            super().__init__(path, size, start)
+
+    monkeypatch.setattr(video_io, "_DecodeStream", CountedStream)
+    return starts
+
+
+def test_video_frames_equal_decord_and_the_pipeline_pattern_never_seeks(tmp_path, decoder_starts):
+    video = write_video(tmp_path / "v.mp4", make_frames(60, 32, 16))
+    expected = decord.VideoReader(str(video)).get_batch(list(range(60))).asnumpy()
+    source = open_frames(video)
+    assert (source.num_frames, source.size, source.fps, source.audio_path) == (60, (32, 16), 25.0, video)
+    for start in range(0, 60, 10):  # sequential runs, each with a reference further ahead
+        assert np.array_equal(np.stack(source.read(list(range(start, start + 10)))), expected[start : start + 10])
+        if start + 25 < 60:
+            assert np.array_equal(source.read([start + 25])[0], expected[start + 25])
+    assert decoder_starts == [0, 25]
+    assert np.array_equal(np.stack(source.read([3, 1, 3])), expected[[3, 1, 3]])
+    assert decoder_starts == [0, 25, 1]  # behind every decoder: one restarts exactly there
+
+
+def test_a_video_that_stops_decoding_names_the_file_and_frame(tmp_path):
+    video = write_video(tmp_path / "v.mp4", make_frames(4, 32, 16))
+    source = open_frames(video)
+    video.write_bytes(video.read_bytes()[:200])
+    with pytest.raises(InpaintError, match=r"v.mp4: frame 0 could not be decoded .* truncated or corrupt"):
+        source.read([0])
 
 
 def test_mask_video_masks_any_non_zero_pixel(tmp_path):

@@ -51,7 +51,7 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_MAX_REFERENCES = 10  # bounds native runs; covers every reference of videos up to ~100 frames
 RELEASE_FPS = 24.0  # what the release writes, used when the input carries no frame rate
 READ_AHEAD = 32  # needed frames up to this far past the last read are decoded in one sequential run
-DECODE_CHUNK = 16  # the shortest sequential run: fewer seeks (each decodes from a keyframe), bounded memory
+DECODE_CHUNK = 16  # the shortest sequential run: frames are decoded in order in batches, memory stays bounded
 HOLE_SCAN_CHUNK = 8  # masks dilated at once while locating the holes before the run
 
 
