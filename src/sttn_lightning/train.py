@@ -1,0 +1,98 @@
+"""Training entry point: ``python -m sttn_lightning.train [overrides]`` (configs in ``conf/train.yaml``).
+
+Builds the datamodule, the LightningModule, callbacks, loggers and trainer from the config,
+validates the untrained network (so the run's first val/psnr is the starting point), fits,
+and prints where the run's files are. Returns ``optimized_metric`` for sweepers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from sttn_lightning.callbacks import GeneratorExport, ValidationSamplePanel
+from sttn_lightning.utils.checkpoints import resolve_ckpt_path
+from sttn_lightning.utils.instantiate import instantiate_group
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Run one training job; returns the validation metrics before and after training."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / cfg.task_name)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(config)
+
+    try:
+        before: dict[str, float] = {}
+        if cfg.get("validate_before_training") and ckpt_path is None:
+            before = _as_floats(trainer.validate(model, datamodule=datamodule)[0])
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        after = _as_floats(trainer.callback_metrics)
+        if trainer.is_global_zero:
+            print(_run_summary(trainer, before, after))
+    finally:
+        if any(isinstance(logger, WandbLogger) for logger in loggers):
+            import wandb
+
+            wandb.finish()  # the next job of a multirun starts its own wandb run
+    return {"before": before, "after": after}
+
+
+def _as_floats(metrics: Any) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, float]) -> str:
+    """Where the run's files are, and val/psnr at both ends."""
+    lines = [f"Trained {trainer.global_step} iterations. Run directory: {trainer.default_root_dir}"]
+    if "val/psnr" in after:
+        start = f"{before['val/psnr']:.2f} dB before training -> " if "val/psnr" in before else ""
+        lines.append(f"Validation PSNR: {start}{after['val/psnr']:.2f} dB at iteration {trainer.global_step}")
+    for callback in trainer.callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            paths = (("Best checkpoint", callback.best_model_path), ("Last checkpoint", callback.last_model_path))
+            for label, path in paths:
+                if path:
+                    lines.append(f"{label}: {path}")
+        elif isinstance(callback, GeneratorExport):
+            lines.append(f"Exported generator ({{'netG': ...}} format): {callback.path}")
+        elif isinstance(callback, ValidationSamplePanel) and callback.last_video_path is not None:
+            lines.append(f"Sample video: {callback.last_video_path}")
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            run_dir = Path(logger.experiment.dir).parent
+            lines.append(f"wandb run: {run_dir} (offline runs upload with `wandb sync {run_dir}`)")
+        elif logger.log_dir is not None:
+            lines.append(f"{type(logger).__name__} logs: {logger.log_dir}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra main; returns the value of ``optimized_metric`` after training (for sweepers)."""
+    metrics = train(cfg)
+    metric_name = cfg.get("optimized_metric")
+    if metric_name is None:
+        return None
+    if metric_name not in metrics["after"]:
+        raise KeyError(f"optimized_metric {metric_name!r} was not logged; logged: {sorted(metrics['after'])}")
+    return metrics["after"][metric_name]
+
+
+if __name__ == "__main__":
+    main()

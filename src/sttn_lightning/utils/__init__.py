@@ -1,0 +1,1 @@
+"""Glue between Hydra configs and Lightning objects for the training entry point."""
