@@ -27,6 +27,7 @@ from torch.optim.lr_scheduler import ConstantLR, LRScheduler
 
 from sttn_lightning.ema import frozen_copy, update_ema_
 from sttn_lightning.metrics import VideoPSNR, VideoSSIM
+from sttn_lightning.models import load_weights_into
 from sttn_lightning.models.losses import discriminator_adv_loss, generator_adv_loss, hole_l1, valid_l1
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -47,7 +48,9 @@ class STTNLitModule(LightningModule):
     schedulers step once per iteration. Options beyond the release: ``gradient_clip_val``
     (norm, both networks), ``d_warmup_iters`` (no discriminator updates and no adversarial
     term before that iteration), ``d_update_every`` (discriminator step every k-th iteration),
-    ``ema_decay`` (an EMA copy ``generator_ema`` that validation and export use).
+    ``ema_decay`` (an EMA copy ``generator_ema`` that validation and export use),
+    ``init_generator`` (start from the weights of a generator file, e.g. the official
+    ``sttn.pth``, to fine-tune; the architectures must match).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class STTNLitModule(LightningModule):
         d_warmup_iters: int = 0,
         d_update_every: int = 1,
         ema_decay: float | None = None,
+        init_generator: str | None = None,
     ) -> None:
         super().__init__()
         if d_update_every < 1:
@@ -78,6 +82,8 @@ class STTNLitModule(LightningModule):
             logger=False,
         )
         self.generator = generator
+        if init_generator is not None:
+            load_weights_into(generator, init_generator)
         self.discriminator = discriminator
         self.generator_ema = frozen_copy(generator) if ema_decay is not None else None
         self._g_optimizer = g_optimizer

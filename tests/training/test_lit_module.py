@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import Callback, Trainer
 from omegaconf import DictConfig
 
 from sttn_lightning.lit_module import STTNLitModule
-from sttn_lightning.models import load_generator
+from sttn_lightning.models import InpaintGenerator, export_generator, load_generator
 from tests.training.conftest import ComposeTrain
 
 
@@ -107,3 +109,20 @@ def test_bf16_mixed_precision_trains(compose_train: ComposeTrain) -> None:
     trainer, _, recorder = _fit(cfg)
     assert trainer.global_step == 2
     assert all(math.isfinite(v) for logged in recorder.logged for v in logged.values())
+
+
+def test_init_generator_starts_from_the_weights_of_a_file(compose_train: ComposeTrain, tmp_path: Path) -> None:
+    source = instantiate(compose_train().model.generator)
+    for parameter in source.parameters():
+        parameter.data.normal_()
+    path = export_generator(source, tmp_path / "start.pth")
+    model = instantiate(compose_train(f"model.init_generator={path}", "model.ema_decay=0.9").model)
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(model.generator.state_dict()[name], tensor), name
+        assert torch.equal(model.generator_ema.state_dict()[name], tensor), name
+
+
+def test_init_generator_of_another_architecture_names_the_file(compose_train: ComposeTrain, tmp_path: Path) -> None:
+    path = export_generator(InpaintGenerator(base_channels=4, hidden_channels=8, num_blocks=1), tmp_path / "other.pth")
+    with pytest.raises(InstantiationException, match=r"CheckpointError.*other\.pth: weights do not fit"):
+        instantiate(compose_train(f"model.init_generator={path}").model)

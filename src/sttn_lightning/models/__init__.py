@@ -1,6 +1,6 @@
 """Plain-torch STTN networks, losses and checkpoint I/O (no Lightning, no Hydra)."""
 
-from sttn_lightning.models.checkpoint import CheckpointError, export_generator, load_generator
+from sttn_lightning.models.checkpoint import CheckpointError, export_generator, load_generator, load_weights_into
 from sttn_lightning.models.discriminator import Discriminator
 from sttn_lightning.models.generator import InpaintGenerator
 from sttn_lightning.models.losses import discriminator_adv_loss, generator_adv_loss, hole_l1, valid_l1
@@ -14,5 +14,6 @@ __all__ = [
     "generator_adv_loss",
     "hole_l1",
     "load_generator",
+    "load_weights_into",
     "valid_l1",
 ]

@@ -54,6 +54,19 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
     return model.to(device).eval()
 
 
+def load_weights_into(model: InpaintGenerator, path: str | os.PathLike) -> InpaintGenerator:
+    """Load the generator weights of ``path`` (any format ``load_generator`` reads) into ``model``.
+
+    For fine-tuning a model built from a config: the file's weights must fit the model's
+    architecture exactly, else ``CheckpointError`` names the file and the keys that differ.
+    """
+    path = Path(path)
+    state_dict, _ = _generator_state(_read(path), path)
+    _check_matches(model, state_dict, path)
+    model.load_state_dict(state_dict)
+    return model
+
+
 def export_generator(model: InpaintGenerator, path: str | os.PathLike) -> Path:
     """Write ``{'netG': state_dict, 'generator_config': model.config}`` atomically (temp file + rename).
 
