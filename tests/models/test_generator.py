@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from sttn_lightning.models import InpaintGenerator
-from sttn_lightning.models.generator import allowed_keys, key_patch_is_hole, patch_attention
+from sttn_lightning.models.generator import DEFAULT_PATCH_GRIDS, allowed_keys, key_patch_is_hole, patch_attention
 from tests.models.release_oracle import ReleaseOracleGenerator
 
 TINY = {"base_channels": 8, "hidden_channels": 16, "num_blocks": 2}
@@ -85,13 +85,20 @@ def test_initialisation_matches_release():
             assert parameter.std().item() == pytest.approx(0.02, rel=0.1), name
 
 
-# The full release model at its working resolution; at 864x480 (twice the patch sizes per grid)
-# one transformer block exercises the changed geometry at a quarter of the cost.
-@pytest.mark.parametrize("height, width, num_blocks", [(240, 432, 8), (480, 864, 1)])
-def test_matches_release_oracle(height, width, num_blocks):
-    model = InpaintGenerator(num_blocks=num_blocks).eval()
+# The full default model (8 blocks) at the release's resolution and at twice it. At 864x480 the
+# default grids cut larger patches; the grids (2, 6, 12, 24) cut the release's fixed patch sizes
+# in feature pixels, i.e. exactly what the release's code computes at that resolution.
+RELEASE_PIXEL_GRIDS_AT_864 = ((2, 2), (6, 6), (12, 12), (24, 24))
+
+
+@pytest.mark.parametrize(
+    "height, width, patch_grids",
+    [(240, 432, DEFAULT_PATCH_GRIDS), (480, 864, DEFAULT_PATCH_GRIDS), (480, 864, RELEASE_PIXEL_GRIDS_AT_864)],
+)
+def test_matches_release_oracle(height, width, patch_grids):
+    model = InpaintGenerator(patch_grids=patch_grids).eval()
     randomise_(model)
-    oracle = ReleaseOracleGenerator(num_blocks=num_blocks).eval()
+    oracle = ReleaseOracleGenerator(patch_grids=patch_grids).eval()
     oracle.load_state_dict(model.state_dict(), strict=True)
     masked_frames, masks = random_clip(1, 2, height, width)
     with torch.no_grad():
