@@ -275,10 +275,11 @@ def build_mask_set(kind: str, root: str | os.PathLike | None = None, seed: int =
 
 
 def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of masks (t, H, W) to size (height, width), as the release resizes its masks."""
+    """Nearest-neighbour resize of masks (t, H, W) to size (height, width), as the release resizes its
+    masks (PIL's nearest, which OpenCV's INTER_NEAREST_EXACT reproduces; plain INTER_NEAREST rounds differently)."""
     if masks.shape[1:] == tuple(size):
         return masks
-    return np.stack([cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST) for m in masks])
+    return np.stack([cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST_EXACT) for m in masks])
 
 
 def load_video_masks(

@@ -227,8 +227,8 @@ class VideoSource(ABC):
         self._handle_pid = os.getpid()
 
 
-class FrameFolderSource(VideoSource):
-    """root/<frames_dir>/<video_id>/<frame>.jpg|png, frames in file-name order (YouTube-VOS, DAVIS)."""
+class _FramesDirSource(VideoSource):
+    """A layout whose videos live in root/<frames_dir>/ (JPEGImages, or JPEGImages/480p for DAVIS)."""
 
     def __init__(
         self,
@@ -244,6 +244,10 @@ class FrameFolderSource(VideoSource):
     @property
     def location(self) -> Path:
         return self.root / self.frames_dir
+
+
+class FrameFolderSource(_FramesDirSource):
+    """root/<frames_dir>/<video_id>/<frame>.jpg|png, frames in file-name order (YouTube-VOS, DAVIS)."""
 
     def video_path(self, video_id: str) -> Path:
         return self.location / video_id
@@ -273,23 +277,8 @@ class FrameFolderSource(VideoSource):
         return _stack([read_image(p) for p in paths], [str(p) for p in paths])
 
 
-class ZipSource(VideoSource):
+class ZipSource(_FramesDirSource):
     """The release's layout: root/<frames_dir>/<video_id>.zip holding 00000.jpg ... at top level."""
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str | None = None,
-        list_file: str | os.PathLike | None = None,
-        frames_dir: str = "JPEGImages",
-    ):
-        self.frames_dir = frames_dir
-        self._names: dict[str, list[str]] = {}
-        super().__init__(root, split, list_file)
-
-    @property
-    def location(self) -> Path:
-        return self.root / self.frames_dir
 
     def video_path(self, video_id: str) -> Path:
         return self.location / f"{video_id}.zip"

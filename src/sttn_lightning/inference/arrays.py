@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 
+from sttn_lightning.data.masks import resize_masks
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.inference.video_io import FrameSource
 
@@ -50,5 +50,4 @@ class ArrayMasks:
         self._masks = (masks > 0).astype(np.uint8)
 
     def read(self, indices: Sequence[int], size: tuple[int, int]) -> list[np.ndarray]:
-        masks = [self._masks[index] for index in indices]
-        return [m if m.shape[1::-1] == tuple(size) else cv2.resize(m, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for m in masks]
+        return list(resize_masks(self._masks[list(indices)], (size[1], size[0])))

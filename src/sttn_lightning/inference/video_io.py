@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sttn_lightning.data.masks import resize_masks
 from sttn_lightning.inference.errors import InpaintError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -323,7 +324,7 @@ class MaskSource:
                 masks = self._read_files(positions)
             else:
                 masks = [_to_hole_mask(frame) for frame in self._reader.read(positions)]
-        return [m if m.shape[1::-1] == tuple(size) else cv2.resize(m, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for m in masks]
+        return list(resize_masks(np.stack(masks), (size[1], size[0])))
 
 
 def output_kind(path: Path) -> str:
