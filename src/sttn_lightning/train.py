@@ -7,6 +7,7 @@ and prints where the run's files are. Returns ``optimized_metric`` for sweepers.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from sttn_lightning.callbacks import GeneratorExport, ValidationSamplePanel
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 from sttn_lightning.utils.instantiate import instantiate_group
+
+# Lightning warns that manual-optimisation checkpoints hold the weights after the iteration's
+# optimiser steps; that is the state a resume must continue from, so the warning is noise here.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
