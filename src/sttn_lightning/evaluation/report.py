@@ -60,7 +60,7 @@ def _fmt(value: float | None, digits: int) -> str:
 def results_table(summary: Mapping[str, Any], method: str, dataset: str | None) -> str:
     """A markdown table of this run beside the published numbers of ``dataset`` (if known)."""
     lines = [
-        f"| method | PSNR | SSIM | VFID | E_warp (MSE, [0,1] RGB) |",
+        "| method | PSNR | SSIM | VFID | E_warp (MSE, [0,1] RGB) |",
         "|---|---|---|---|---|",
         f"| {method} (this run) | {_fmt(summary['psnr'], 2)} | {_fmt(summary['ssim'], 4)} | "
         f"{_fmt(summary['vfid'], 3)} | {_fmt(summary['ewarp'], 5)} |",
