@@ -119,6 +119,20 @@ def test_forward_is_encode_then_decode_features():
         assert torch.equal(model(masked_frames, masks), decoded)
 
 
+def test_decode_features_of_the_first_frames_equals_the_full_decode_cut():
+    model = InpaintGenerator(**TINY).eval()
+    randomise_(model)
+    masked_frames, masks = random_clip(2, 4, 48, 64)
+    with torch.no_grad():
+        features = model.encode(masked_frames.flatten(0, 1)).unflatten(0, (2, 4))
+        full = model.decode_features(features, masks)
+        first = model.decode_features(features, masks, num_outputs=3)
+    assert first.shape == (2, 3, 3, 48, 64)
+    torch.testing.assert_close(first, full[:, :3], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="num_outputs"):
+        model.decode_features(features, masks, num_outputs=5)
+
+
 def test_decode_features_rejects_mismatched_masks():
     model = InpaintGenerator(**TINY)
     with pytest.raises(ValueError, match="do not match masks"):

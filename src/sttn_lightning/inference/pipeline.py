@@ -295,7 +295,7 @@ class _Runner:
         features = torch.stack([self.features[(segment, index)][0] for index in window.frames])
         masks = torch.stack([self.features[(segment, index)][1] for index in window.frames])
         with self._autocast():
-            predicted = self.generator.decode_features(features[None], masks[None])[0, : len(window.neighbours)]
+            predicted = self.generator.decode_features(features[None], masks[None], len(window.neighbours))[0]
         pixels = ((predicted.float() + 1) / 2 * 255).permute(0, 2, 3, 1).cpu().numpy()
         for index, prediction in zip(window.neighbours, pixels):
             box = holes[index]

@@ -259,9 +259,16 @@ class InpaintGenerator(nn.Module):
         x = _pad_bottom_right(masked_frames, _round_up(h, FEATURE_STRIDE), _round_up(w, FEATURE_STRIDE))
         return self.encoder(x.contiguous(memory_format=torch.channels_last))
 
-    def decode_features(self, features: Tensor, masks: Tensor) -> Tensor:
-        """Transformer + decoder: (b, t, hidden, h, w) features, (b, t, 1, H, W) masks -> (b, t, 3, H, W)."""
+    def decode_features(self, features: Tensor, masks: Tensor, num_outputs: int | None = None) -> Tensor:
+        """Transformer + decoder: (b, t, hidden, h, w) features, (b, t, 1, H, W) masks -> (b, t, 3, H, W).
+
+        ``num_outputs`` decodes only the first frames of the clip (all ``t`` still attend): inference
+        windows put their reference frames last and keep no prediction of them.
+        """
         b, t, channels, h, w = features.shape
+        num_outputs = t if num_outputs is None else num_outputs
+        if not 1 <= num_outputs <= t:
+            raise ValueError(f"num_outputs: expected 1 to {t} frames of the clip, found {num_outputs}")
         height, width = masks.shape[-2:]
         if masks.shape[:2] != (b, t) or (h, w) != (-(-height // FEATURE_STRIDE), -(-width // FEATURE_STRIDE)):
             raise ValueError(
@@ -272,8 +279,9 @@ class InpaintGenerator(nn.Module):
         x = features.reshape(b * t, channels, h, w).contiguous(memory_format=torch.channels_last)
         for block in self.transformer:
             x = block(x, b, allowed)
+        x = x.unflatten(0, (b, t))[:, :num_outputs].flatten(0, 1)
         frames = torch.tanh(self.decoder(x))[..., :height, :width]
-        return frames.reshape(b, t, 3, height, width)
+        return frames.reshape(b, num_outputs, 3, height, width)
 
     def forward(self, masked_frames: Tensor, masks: Tensor) -> Tensor:
         """(b, t, 3, H, W) masked frames in [-1, 1], (b, t, 1, H, W) masks -> (b, t, 3, H, W) in [-1, 1]."""
