@@ -18,10 +18,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from sttn_lightning.data import DataError, VideoSource
-from sttn_lightning.data.masks import MaskSet, dilate_masks
+from sttn_lightning.data.masks import MaskSet, dilate_masks, resize_masks
 from sttn_lightning.data.sources import FrameFolderSource
 from sttn_lightning.evaluation.scoring import DatasetScores, score_video
-from sttn_lightning.inference.arrays import ArrayMasks
 from sttn_lightning.inference.pipeline import inpaint_frames
 from sttn_lightning.inference.roi import resize_like_release
 from sttn_lightning.metrics import InceptionI3d
@@ -80,8 +79,7 @@ class FolderResults:
 
 def working_holes(masks: np.ndarray, size: tuple[int, int], dilation: int) -> np.ndarray:
     """A video's masks (T, H, W) at ``size`` (width, height), resized and dilated exactly as the pipeline does."""
-    resized = ArrayMasks(masks, len(masks), (masks.shape[2], masks.shape[1])).read(range(len(masks)), size)
-    return dilate_masks(np.stack(resized), dilation)
+    return dilate_masks(resize_masks((masks > 0).astype(np.uint8), (size[1], size[0])), dilation)
 
 
 def _save_frames(folder: Path, frames: np.ndarray) -> None:

@@ -29,15 +29,12 @@ from sttn_lightning.metrics import (
     i3d_features,
     psnr,
     ssim,
+    uint8_frame_scores,
     uint8_video_to_i3d_input,
     vfid,
 )
 
 SCORE_NAMES = ("psnr", "ssim", "hole_psnr", "hole_ssim")
-
-
-def _hole_scores(score, results: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> list[float]:
-    return [score(r, g, h) for r, g, h in zip(results, truth, holes) if h.any()]
 
 
 @dataclass
@@ -75,10 +72,10 @@ def score_video(
         )
     holes = holes.astype(bool)
     frame_scores = {
-        "psnr": [psnr(r, g) for r, g in zip(results, truth)],
-        "ssim": [ssim(r, g) for r, g in zip(results, truth)],
-        "hole_psnr": _hole_scores(psnr, results, truth, holes),
-        "hole_ssim": _hole_scores(ssim, results, truth, holes),
+        "psnr": uint8_frame_scores(psnr, results, truth),
+        "ssim": uint8_frame_scores(ssim, results, truth),
+        "hole_psnr": uint8_frame_scores(psnr, results, truth, holes),
+        "hole_ssim": uint8_frame_scores(ssim, results, truth, holes),
     }
     long_enough = with_ewarp and len(truth) >= 2
     features = truth_features = None

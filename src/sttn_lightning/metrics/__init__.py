@@ -25,6 +25,7 @@ from sttn_lightning.metrics.quality import (
     ssim_window,
     to_hole_masks,
     to_uint8_frames,
+    uint8_frame_scores,
 )
 from sttn_lightning.metrics.vfid import feature_statistics, frechet_distance, vfid
 
@@ -49,6 +50,7 @@ __all__ = [
     "ssim_window",
     "to_hole_masks",
     "to_uint8_frames",
+    "uint8_frame_scores",
     "uint8_video_to_i3d_input",
     "video_to_i3d_input",
     "vfid",

@@ -113,6 +113,19 @@ def ssim(
     return float(ssim_map[hole.astype(bool)].mean())
 
 
+def uint8_frame_scores(
+    score: FrameScore,
+    pred_frames: np.ndarray,
+    target_frames: np.ndarray,
+    holes: np.ndarray | None = None,
+) -> list[float]:
+    """``score`` of each pair of (N, H, W, 3) uint8 frames; with (N, H, W) ``holes``, over hole
+    pixels, frames without a hole pixel skipped (their hole score is undefined)."""
+    if holes is None:
+        return [score(p, t, None) for p, t in zip(pred_frames, target_frames)]
+    return [score(p, t, h) for p, t, h in zip(pred_frames, target_frames, holes) if h.any()]
+
+
 def _frame_scores(
     score: FrameScore,
     preds: torch.Tensor,
@@ -125,13 +138,12 @@ def _frame_scores(
         )
     pred_frames, target_frames = to_uint8_frames(preds), to_uint8_frames(target)
     if masks is None:
-        return [score(p, t, None) for p, t in zip(pred_frames, target_frames)]
+        return uint8_frame_scores(score, pred_frames, target_frames)
     if masks.shape[:-3] != preds.shape[:-3] or masks.shape[-2:] != preds.shape[-2:]:
         raise ValueError(
             f"masks of shape {tuple(masks.shape)} do not match frames of shape {tuple(preds.shape)}"
         )
-    holes = to_hole_masks(masks)
-    return [score(p, t, h) for p, t, h in zip(pred_frames, target_frames, holes) if h.any()]
+    return uint8_frame_scores(score, pred_frames, target_frames, to_hole_masks(masks))
 
 
 def frame_psnr(
