@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from sttn_lightning.errors import InputError
 from sttn_lightning.data import DataError, VideoSource
 from sttn_lightning.data.masks import MaskSet, dilate_masks, resize_masks
 from sttn_lightning.data.sources import FrameFolderSource
@@ -27,7 +28,7 @@ from sttn_lightning.metrics import InceptionI3d
 from sttn_lightning.models import InpaintGenerator
 
 
-class EvaluationError(ValueError):
+class EvaluationError(InputError):
     """Evaluation inputs that do not fit together; the message names the file and the fix."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sttn_lightning.errors import InputError
 from sttn_lightning.models.generator import InpaintGenerator
 
 LIGHTNING_GENERATOR_PREFIXES = ("generator_ema.", "generator.")  # EMA weights preferred
@@ -25,7 +26,7 @@ _BLOCK_KEY = re.compile(r"transformer\.(\d+)\.attention\.query_embedding\.weight
 _MAX_LISTED_KEYS = 20
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file that cannot be turned into a generator; the message names the file and the cause."""
 
 
