@@ -23,8 +23,9 @@ from hydra.utils import instantiate
 from lightning.pytorch import Callback, Trainer
 from omegaconf import DictConfig
 
-from sttn_lightning.lit_module import STTNLitModule, composite
+from sttn_lightning.lit_module import STTNLitModule
 from sttn_lightning.models import discriminator_adv_loss, generator_adv_loss, hole_l1, valid_l1
+from sttn_lightning.protocol import composite
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 # (model config, batch, frames, height, width, timed iterations): the tiny model at the demo

@@ -13,55 +13,60 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.cli import CONFIG_DIR, fail
-from sttn_lightning.data import DataError
+from sttn_lightning.devices import resolve_device
+from sttn_lightning.errors import InputError
 from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
-from sttn_lightning.inference import InpaintError
-from sttn_lightning.inference.pipeline import resolve_device
+from sttn_lightning.media import Size, open_eval_set
 from sttn_lightning.metrics import load_i3d
-from sttn_lightning.models import CheckpointError, load_generator
+from sttn_lightning.models import load_generator
 
-INFERENCE_KEYS = ("size", "mask_dilation", "neighbour_stride", "reference_stride", "max_references", "device", "precision")
-BAD_INPUT = (CheckpointError, DataError, EvaluationError, InpaintError, FileNotFoundError, ValueError)
+INFERENCE_KEYS = ("neighbour_stride", "reference_stride", "max_references", "device", "precision")
 
 
 def run(cfg: DictConfig) -> dict:
     """Check every input, evaluate the test set, write the report; returns the dataset values."""
     if (cfg.ckpt is None) == (cfg.results_dir is None):
         raise EvaluationError("expected exactly one of ckpt=WEIGHTS (run a generator) or results_dir=PATH (saved frames)")
-    size = tuple(cfg.size)
+    size = Size(*cfg.size)
     device = resolve_device(cfg.device)
     if cfg.ckpt is not None:
-        results = GeneratorResults(
-            load_generator(cfg.ckpt, device=device),
-            {key: cfg[key] for key in INFERENCE_KEYS} | {"size": size, "progress": False},
-        )
+        results = GeneratorResults(load_generator(cfg.ckpt, device=device), {key: cfg[key] for key in INFERENCE_KEYS} | {"progress": False})
         method = Path(cfg.ckpt).name
     else:
-        results = FolderResults(cfg.results_dir, size)
+        results = FolderResults(cfg.results_dir)
         method = Path(cfg.results_dir).name
     i3d = load_i3d(cfg.i3d, device=device) if cfg.i3d is not None else None
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.prepare_data()
-    source = datamodule.build_source("test")
-    mask_set = datamodule.build_mask_set(source)
+    collection, mask_set = _eval_set(cfg.data)
     output_dir = Path(cfg.output_dir)
     scores = evaluate_dataset(
-        source, mask_set, results, size, cfg.mask_dilation, i3d, cfg.ewarp,
+        collection, mask_set, results, size, cfg.mask_dilation, i3d, cfg.ewarp,
         output_dir / "frames" if cfg.save_frames else None, cfg.progress,
     )
     summary = scores.summary()
-    settings = OmegaConf.to_container(cfg, resolve=True) | {"data_root": str(source.location)}
+    settings = OmegaConf.to_container(cfg, resolve=True) | {"data_root": str(collection.location)}
     paths = write_report(output_dir, summary, [video.row() for video in scores.videos], settings, method, cfg.dataset)
     print(paths["results.md"].read_text())
     print("report: " + ", ".join(str(path) for path in paths.values()))
     return summary
 
 
+def _eval_set(data: DictConfig):
+    """The data config's evaluation split and fixed masks, read through the media layer (no DataModule)."""
+    if data.get("demo") is not None:
+        from sttn_lightning.data.demo import generate_demo_dataset
+
+        generate_demo_dataset(data.root, **data.demo)
+    return open_eval_set(
+        data.root, data.layout, data.frames_dir, data.eval_split, data.eval_list, data.eval_masks,
+        data.eval_mask_root, data.eval_mask_seed, data.eval_mask_box, data.cache_dir,
+    )
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except BAD_INPUT as error:
+    except InputError as error:
         fail(str(error))
 
 

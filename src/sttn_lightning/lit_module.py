@@ -29,15 +29,11 @@ from sttn_lightning.ema import frozen_copy, update_ema_
 from sttn_lightning.metrics import VideoPSNR, VideoSSIM
 from sttn_lightning.models import load_weights_into
 from sttn_lightning.models.losses import discriminator_adv_loss, generator_adv_loss, hole_l1, valid_l1
+from sttn_lightning.protocol import composite
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
 _PROGRESS_BAR_KEYS = ("train/g_loss", "train/d_loss")
-
-
-def composite(pred: Tensor, frames: Tensor, masks: Tensor) -> Tensor:
-    """Known pixels from ``frames``, hole pixels (mask 1) from ``pred``."""
-    return frames * (1 - masks) + pred * masks
 
 
 class STTNLitModule(LightningModule):

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from sttn_lightning.data import DataError, EpochShuffleSampler, VideoInpaintingDataModule
+from sttn_lightning.media import MediaError
 from tests.data.conftest import COUNTS, write_mask_folders
 
 SIZE = {"height": 24, "width": 32}
@@ -36,9 +37,6 @@ def test_batches_from_every_layout(request, tmp_path, fixture):
     datamodule.setup()
     _check_batch(next(iter(datamodule.train_dataloader())), 2)
     _check_batch(next(iter(datamodule.val_dataloader())), 1 if fixture != "video_root" else 2)
-    test_batch = next(iter(datamodule.test_dataloader()))
-    _check_batch(test_batch, 2)
-    assert test_batch["frame_indices"][0].tolist() == [0, 1, 2, 3]
 
 
 def _first_batches(datamodule, epoch=None, count=2):
@@ -154,41 +152,40 @@ def test_short_videos_error_repeat_or_skip(frames_root, tmp_path, caplog):
         _datamodule(frames_root, tmp_path, short_video="crash")
 
 
-def test_fixed_folder_masks_reach_the_test_batches(frames_root, tmp_path):
+def test_fixed_folder_masks_reach_the_validation_batches(frames_root, tmp_path):
     write_mask_folders(frames_root, {"d": COUNTS["d"]})
     datamodule = _datamodule(frames_root, tmp_path, eval_batch_size=3)
-    datamodule.setup("test")
-    batches = list(datamodule.test_dataloader())
-    assert [b["frame_indices"][:, 0].tolist() for b in batches] == [[0, 4, 6]]
+    datamodule.setup("validate")
+    batches = list(datamodule.val_dataloader())
+    assert len(batches) == 1 and batches[0]["video_id"] == ["d"]
     expected = torch.zeros(24, 32)
-    expected[:12, :16] = 1
-    assert torch.equal(batches[0]["masks"][:, :, 0], expected.expand(3, 4, 24, 32))
-    dilated = _datamodule(frames_root, tmp_path, eval_mask_dilation=1)
-    dilated.setup("predict")
-    masks = next(iter(dilated.predict_dataloader()))["masks"][0, 0, 0]
-    assert masks.sum() == expected.sum() + 12 + 16
+    expected[:12, :16] = 1  # the 48x64 folder masks, resized nearest to the training size, not dilated
+    assert torch.equal(batches[0]["masks"][:, :, 0], expected.expand(1, 4, 24, 32))
+    again = _datamodule(frames_root, tmp_path)
+    again.setup("validate")
+    _assert_same(batches, list(again.val_dataloader()))
 
 
 def test_mask_folder_mismatch_is_found_at_setup(frames_root, tmp_path):
     write_mask_folders(frames_root, {"d": COUNTS["d"] + 1})
-    with pytest.raises(DataError, match=r"test_masks/d: expected 10 masks, one per frame of .*JPEGImages/d, found 11"):
-        _datamodule(frames_root, tmp_path).setup("test")
+    with pytest.raises(MediaError, match=r"test_masks/d: expected 10 masks, one per frame of video 'd', found 11"):
+        _datamodule(frames_root, tmp_path).setup("validate")
 
 
 def test_generated_eval_masks_are_shared_between_runs(video_root, tmp_path):
     first = _datamodule(video_root, tmp_path, eval_masks="stationary", eval_mask_seed=4)
-    first.setup("test")
+    first.setup("validate")
     again = _datamodule(video_root, tmp_path, eval_masks="stationary", eval_mask_seed=4)
-    again.setup("test")
-    _assert_same(list(first.test_dataloader()), list(again.test_dataloader()))
+    again.setup("validate")
+    _assert_same(list(first.val_dataloader()), list(again.val_dataloader()))
     assert (tmp_path / "cache" / "masks" / "videos" / "stationary_seed4" / "48x64").is_dir()
 
 
 def test_bad_input_is_reported_at_setup(frames_root, tmp_path):
     (frames_root / "test.json").write_text('{"d": 10, "gone": 3}')
-    with pytest.raises(DataError, match=r"test.json: lists video 'gone'"):
+    with pytest.raises(MediaError, match=r"test.json: lists video 'gone'"):
         _datamodule(frames_root, tmp_path).setup("validate")
-    with pytest.raises(DataError, match="missing: expected a dataset folder, found nothing there"):
+    with pytest.raises(MediaError, match="missing: expected a dataset folder, found nothing there"):
         _datamodule(tmp_path / "missing", tmp_path).setup("fit")
     with pytest.raises(DataError, match="expected setup\\(\\) to have built the train dataset"):
         _datamodule(frames_root, tmp_path).train_dataloader()

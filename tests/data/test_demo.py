@@ -6,16 +6,17 @@ import threading
 import numpy as np
 import pytest
 
-from sttn_lightning.data import DataError, VideoInpaintingDataModule, build_source, generate_demo_dataset
+from sttn_lightning.data import DataError, VideoInpaintingDataModule, generate_demo_dataset
+from sttn_lightning.media import Size, VideoCollection
 
 TINY = {"num_videos": 3, "num_frames": 6, "height": 24, "width": 40, "num_test_videos": 1}
 
 
 def test_generation_writes_the_frame_folder_layout(tmp_path):
     root = generate_demo_dataset(tmp_path / "demo", **TINY)
-    train = build_source(root, split="train")
+    train = VideoCollection(root, split="train")
     train.validate()
-    assert len(train.video_ids) == 2 and train.frame_size(train.video_ids[0]) == (24, 40)
+    assert len(train.video_ids) == 2 and train.frame_size(train.video_ids[0]) == Size(40, 24)
     test_ids = list(json.loads((root / "test.json").read_text()))
     assert len(test_ids) == 1 and (root / "test_masks" / test_ids[0]).is_dir()
     clip = train.read(train.video_ids[0], range(6)).astype(float)
@@ -70,5 +71,5 @@ def test_datamodule_generates_and_reads_the_demo(tmp_path):
     datamodule.setup()
     batch = next(iter(datamodule.train_dataloader()))
     assert batch["frames"].shape == (2, 5, 3, 24, 40)
-    test_batch = next(iter(datamodule.test_dataloader()))
-    assert test_batch["masks"].shape == (2, 5, 1, 24, 40) and test_batch["masks"].sum() > 0
+    val_batch = next(iter(datamodule.val_dataloader()))
+    assert val_batch["masks"].shape == (1, 5, 1, 24, 40) and val_batch["masks"].sum() > 0

@@ -1,8 +1,8 @@
-"""Frame sampling: the release's two modes, repetition for short videos, windows over whole videos."""
+"""Frame sampling: the release's two modes, repetition for short videos, per-sample random streams."""
 
 import numpy as np
 
-from sttn_lightning.data import sample_frame_indices, window_indices, window_starts
+from sttn_lightning.data import sample_frame_indices
 from sttn_lightning.data.sampling import sample_generator
 
 
@@ -30,12 +30,3 @@ def test_short_video_repeats_frames():
 def test_sample_generator_depends_on_every_part():
     draws = {tuple(sample_generator(*key).integers(0, 2**30, size=2)) for key in [(0, 0, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)]}
     assert len(draws) == 5
-
-
-def test_windows_cover_the_video_and_end_aligned():
-    assert window_starts(12, 5) == [0, 5, 7]
-    assert window_starts(10, 5) == [0, 5]
-    assert window_starts(3, 5) == [0]
-    covered = {int(i) for s in window_starts(12, 5) for i in window_indices(s, 12, 5)}
-    assert covered == set(range(12))
-    np.testing.assert_array_equal(window_indices(0, 3, 5), [0, 1, 2, 2, 2])

@@ -1,13 +1,14 @@
-"""Clip transforms: one parameter draw per clip, masks follow geometry, tensors in range."""
+"""Clip transforms: the protocol's resize, then one parameter draw per clip; size-changing augmentations refused."""
 
 import albumentations as A
 import numpy as np
 import pytest
-import torch
 from omegaconf import OmegaConf
 
-from sttn_lightning.data import ClipTransform, DataError, frames_to_tensor, masks_to_tensor
+from sttn_lightning.data import ClipTransform, DataError
 from sttn_lightning.data.transforms import build_augmentation
+from sttn_lightning.media import Size
+from sttn_lightning.protocol import resize_crop, resize_frame
 
 AUGMENTATIONS = [
     {"name": "HorizontalFlip", "p": 0.5},
@@ -24,38 +25,39 @@ def _clip(num_frames=4):
 
 def test_every_frame_gets_the_same_augmentation():
     transform = ClipTransform(24, 32, OmegaConf.create(AUGMENTATIONS))
+    assert transform.size == Size(32, 24)
     for seed in range(6):
-        frames, _ = transform(_clip(), seed=seed)
-        assert frames.shape == (4, 24, 32, 3)
+        frames = transform(_clip(), seed=seed)
+        assert frames.shape == (4, 24, 32, 3) and frames.dtype == np.uint8
         for frame in frames[1:]:
             np.testing.assert_array_equal(frame, frames[0])
 
 
-def test_masks_follow_geometric_transforms():
+def test_without_augmentations_the_clip_is_the_protocols_resize():
+    clip = np.random.default_rng(1).integers(0, 256, size=(3, 48, 64, 3), dtype=np.uint8)
+    frames = ClipTransform(24, 32)(clip, seed=5)
+    np.testing.assert_array_equal(frames, np.stack([resize_frame(frame, Size(32, 24)) for frame in clip]))
+
+
+def test_geometric_augmentations_move_the_content():
     frames = np.zeros((3, 48, 64, 3), np.uint8)
-    masks = np.zeros((3, 48, 64), np.uint8)
     frames[:, 8:20, 4:16] = 255
-    masks[:, 8:20, 4:16] = 1
-    transform = ClipTransform(24, 32, [{"name": "HorizontalFlip", "p": 1.0}, {"name": "Rotate", "limit": 30, "p": 1.0}])
-    out_frames, out_masks = transform(frames, masks, seed=1)
-    assert out_masks.shape == (3, 24, 32)
-    white = out_frames[..., 0] > 127
-    agreement = (white == out_masks.astype(bool)).mean()
-    assert agreement > 0.97
-    assert out_masks[:, :, 16:].sum() > out_masks[:, :, :16].sum(), "the flip moves the hole to the right"
+    flipped = ClipTransform(24, 32, [{"name": "HorizontalFlip", "p": 1.0}])(frames, seed=1)
+    np.testing.assert_array_equal(flipped, ClipTransform(24, 32)(frames)[:, :, ::-1])
+    assert flipped[..., 16:, 0].sum() > flipped[..., :16, 0].sum(), "the flip moves the white box to the right"
 
 
 def test_same_seed_same_result_and_seeds_differ():
     transform = ClipTransform(24, 32, AUGMENTATIONS)
-    first, _ = transform(_clip(), seed=3)
-    again, _ = transform(_clip(), seed=3)
+    first = transform(_clip(), seed=3)
+    again = transform(_clip(), seed=3)
     np.testing.assert_array_equal(first, again)
-    assert any(not np.array_equal(first, transform(_clip(), seed=s)[0]) for s in range(4, 8))
+    assert any(not np.array_equal(first, transform(_clip(), seed=s)) for s in range(4, 8))
 
 
 def test_size_changing_augmentation_is_rejected():
-    transform = ClipTransform(24, 32, [{"name": "CenterCrop", "height": 10, "width": 10}])
-    with pytest.raises(DataError, match=r"expected clips of size \(24, 32\).*found \(10, 10\)"):
+    transform = ClipTransform(24, 32, [{"name": "CenterCrop", "height": 10, "width": 12}])
+    with pytest.raises(DataError, match=r"expected clips of 32x24 after augmentation, found 12x10; use size-preserving"):
         transform(_clip())
 
 
@@ -66,10 +68,11 @@ def test_unknown_augmentation_name():
     assert build_augmentation(flip) is flip
 
 
-def test_tensor_conversion_ranges():
-    frames = np.array([0, 255, 128], np.uint8).reshape(1, 1, 1, 3)
-    tensor = frames_to_tensor(frames)
-    assert tensor.shape == (1, 3, 1, 1)
-    torch.testing.assert_close(tensor.flatten(), torch.tensor([-1.0, 1.0, 128 / 127.5 - 1]))
-    masks = masks_to_tensor(np.array([[[0, 1]]], np.uint8))
-    assert masks.shape == (1, 1, 1, 2) and masks.dtype == torch.float32
+def test_frame_resize_chooses_between_the_protocols_rules():
+    clip = np.random.default_rng(3).integers(0, 256, (2, 30, 54, 3), dtype=np.uint8)
+    release = ClipTransform(12, 20)(clip)
+    native = ClipTransform(12, 20, frame_resize="native")(clip)
+    np.testing.assert_array_equal(release, np.stack([resize_frame(frame, (20, 12)) for frame in clip]))
+    np.testing.assert_array_equal(native, np.stack([resize_crop(frame, (20, 12)) for frame in clip]))
+    with pytest.raises(DataError, match="data.frame_resize: expected one of"):
+        ClipTransform(12, 20, frame_resize="bilinear")

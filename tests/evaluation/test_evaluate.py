@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sttn_lightning.data import DataError
 from sttn_lightning.evaluate import run
+from sttn_lightning.errors import InputError
 from sttn_lightning.evaluation import EvaluationError
+from sttn_lightning.media import MediaError
 from sttn_lightning.models import CheckpointError
 from tests.evaluation.conftest import COUNTS, compose_evaluate, evaluate_overrides
 from tests.inference.conftest import TINY_SIZE
@@ -69,7 +70,7 @@ def _expect(tmp_path, overrides, error, match):
 
 def test_missing_i3d_weights_fail_before_any_work(tmp_path, dataset, tiny_checkpoint):
     overrides = evaluate_overrides(dataset, tmp_path / "run", f"ckpt={tiny_checkpoint}", f"i3d={tmp_path / 'i3d.pt'}")
-    _expect(tmp_path, overrides, FileNotFoundError, "i3d.pt")
+    _expect(tmp_path, overrides, InputError, "i3d.pt")
 
 
 def test_not_a_generator_checkpoint_fails_naming_it(tmp_path, dataset):
@@ -82,13 +83,13 @@ def test_mask_folder_that_does_not_match_its_video_fails_naming_it(tmp_path, dat
     extra = dataset / "test_masks" / "car" / "00099.png"
     Image.fromarray(np.zeros((48, 64), np.uint8)).save(extra)
     overrides = evaluate_overrides(dataset, tmp_path / "run", f"ckpt={tiny_checkpoint}")
-    _expect(tmp_path, overrides, DataError, "car")
+    _expect(tmp_path, overrides, MediaError, "car")
 
 
 def test_dataset_without_the_expected_layout_fails(tmp_path, tiny_checkpoint):
     empty = tmp_path / "empty"
     empty.mkdir()
-    _expect(tmp_path, evaluate_overrides(empty, tmp_path / "run", f"ckpt={tiny_checkpoint}"), DataError, "empty")
+    _expect(tmp_path, evaluate_overrides(empty, tmp_path / "run", f"ckpt={tiny_checkpoint}"), MediaError, "empty")
 
 
 def test_results_folder_with_missing_frames_fails_before_any_work(tmp_path, dataset):

@@ -5,7 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from sttn_lightning.evaluation import DatasetScores, score_video, working_holes
+from sttn_lightning.evaluation import DatasetScores, VideoScorer, VideoScores
+from sttn_lightning.metrics import ewarp
+
+
+def score_video(video_id: str, results: np.ndarray, truth: np.ndarray, holes: np.ndarray, with_ewarp: bool = True) -> VideoScores:
+    """A whole video fed to the streaming scorer frame by frame, as the pipeline feeds it."""
+    scorer = VideoScorer(video_id, with_ewarp=with_ewarp)
+    for result, frame, hole in zip(results, truth, holes):
+        scorer.add(result, frame, hole)
+    return scorer.scores()
 
 
 def _video(seed: int, frames: int = 4, height: int = 24, width: int = 32) -> np.ndarray:
@@ -66,10 +75,10 @@ def test_mismatched_shapes_are_rejected_naming_the_video():
         score_video("v", truth[:, :20], truth, _holes())
 
 
-def test_working_holes_resize_nearest_then_dilate_with_a_cross():
-    masks = np.zeros((1, 8, 8), np.uint8)
-    masks[0, 4:6, 4:6] = 255  # one 2x2 block -> one pixel at 4x4
-    holes = working_holes(masks, (4, 4), dilation=1)
-    expected = np.zeros((4, 4), np.uint8)
-    expected[2, 2] = expected[1, 2] = expected[3, 2] = expected[2, 1] = expected[2, 3] = 1
-    np.testing.assert_array_equal(holes[0], expected)
+def test_streamed_ewarp_equals_the_whole_video_metric():
+    truth = _video(6, frames=5)
+    result = truth.copy()
+    result[:, 8:16, 8:24] //= 2
+    scores = score_video("v", result, truth, _holes(5))
+    assert scores.ewarp == pytest.approx(ewarp(result, truth), rel=1e-12)
+    assert scores.ewarp_ground_truth == pytest.approx(ewarp(truth, truth), rel=1e-12)

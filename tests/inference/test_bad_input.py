@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sttn_lightning.inference import InpaintError, inpaint_video
+from sttn_lightning.media import MediaError
 from sttn_lightning.models import CheckpointError
 from tests.inference.conftest import TINY_SIZE, box_mask, make_frames, read_png_folder, write_frame_folder, write_mask
 
@@ -30,7 +31,7 @@ def assert_nothing_written(folder):
 
 
 def test_missing_video(tmp_path, clip, tiny_generator):
-    with pytest.raises(InpaintError, match=r"nothing there; check video="):
+    with pytest.raises(MediaError, match=r"nope.mp4: expected a video file, a zip or a folder of frames, found nothing there"):
         run(tmp_path / "nope.mp4", clip[2], tiny_generator, tmp_path / "out")
     assert_nothing_written(tmp_path)
 
@@ -38,19 +39,19 @@ def test_missing_video(tmp_path, clip, tiny_generator):
 def test_corrupt_video(tmp_path, clip, tiny_generator):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(InpaintError, match=r"broken.mp4: expected a readable input video.*re-encode"):
+    with pytest.raises(MediaError, match=r"broken.mp4: expected a readable input video.*re-encode"):
         run(broken, clip[2], tiny_generator, tmp_path / "out.mp4")
     assert_nothing_written(tmp_path)
 
 
 def test_empty_frame_folder(tmp_path, clip, tiny_generator):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InpaintError, match=r"empty: expected a folder of frames .* found no image files"):
+    with pytest.raises(MediaError, match=r"empty: expected a folder of frames .* found no image files"):
         run(tmp_path / "empty", clip[2], tiny_generator, tmp_path / "out")
 
 
 def test_missing_mask_and_missing_checkpoint(tmp_path, clip):
-    with pytest.raises(InpaintError, match=r"nomask.png: .*found nothing there; check mask="):
+    with pytest.raises(MediaError, match=r"nomask.png: expected a mask image, folder of masks or mask video, found nothing there"):
         run(clip[1], tmp_path / "nomask.png", tmp_path / "x.pth", tmp_path / "out")
     with pytest.raises(CheckpointError, match=r"x.pth: no such checkpoint file"):
         run(clip[1], clip[2], tmp_path / "x.pth", tmp_path / "out")
@@ -61,7 +62,7 @@ def test_mask_count_must_match_unless_the_last_mask_is_repeated(tmp_path, clip, 
     frames, video, _ = clip
     for index in range(4):
         write_mask(tmp_path / "masks" / f"{index}.png", box_mask(40, 24, 10, 5, 20, 15))
-    with pytest.raises(InpaintError, match=r"masks: expected 6 masks, one per frame of the video, found 4; pass mask_repeat=last"):
+    with pytest.raises(MediaError, match=r"masks: expected 6 masks, one per frame of .*frames, found 4; pass mask_repeat=last"):
         run(video, tmp_path / "masks", tiny_generator, tmp_path / "out")
     assert_nothing_written(tmp_path)
     run(video, tmp_path / "masks", tiny_generator, tmp_path / "out", mask_repeat="last")
@@ -70,7 +71,7 @@ def test_mask_count_must_match_unless_the_last_mask_is_repeated(tmp_path, clip, 
 
 def test_mask_of_another_aspect_ratio(tmp_path, clip, tiny_generator):
     wrong = write_mask(tmp_path / "square.png", np.ones((30, 30), np.uint8))
-    with pytest.raises(InpaintError, match=r"square.png: expected masks of 40x24 .* found 30x30; resize or pad"):
+    with pytest.raises(MediaError, match=r"square.png: expected masks of 40x24 .* found 30x30; resize or pad"):
         run(clip[1], wrong, tiny_generator, tmp_path / "out")
     assert_nothing_written(tmp_path)
 
@@ -113,7 +114,7 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, clip, tiny_genera
     frames, video, mask = clip
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    with pytest.raises(InpaintError, match=r"out: the output already exists; pass overwrite=true"):
+    with pytest.raises(MediaError, match=r"out: the output already exists; pass overwrite=true"):
         run(video, mask, tiny_generator, tmp_path / "out")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     run(video, mask, tiny_generator, tmp_path / "out", overwrite=True)
@@ -123,14 +124,14 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, clip, tiny_genera
 def test_a_failure_mid_stream_leaves_no_partial_output(tmp_path, clip, tiny_generator):
     video = write_frame_folder(tmp_path / "long", make_frames(20, 40, 24))
     (video / "0017.png").write_bytes(b"not a png")  # read by the 4th window, after frames 0-9 were written
-    with pytest.raises(InpaintError, match=r"0017.png: expected a readable image"):
+    with pytest.raises(MediaError, match=r"0017.png: expected a decodable image"):
         run(video, clip[2], tiny_generator, tmp_path / "new" / "out.mp4")
     assert not (tmp_path / "new").exists()
 
 
 def test_unknown_output_suffix_and_bad_options(tmp_path, clip, tiny_generator):
     _, video, mask = clip
-    with pytest.raises(InpaintError, match=r"out.gif: expected a video file"):
+    with pytest.raises(MediaError, match=r"out.gif: expected a video file"):
         run(video, mask, tiny_generator, tmp_path / "out.gif")
     with pytest.raises(InpaintError, match=r"protocol: expected one of"):
         run(video, mask, tiny_generator, tmp_path / "out", protocol="fast")

@@ -30,6 +30,6 @@ def test_cli_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, tiny_che
     result = run_cli(tmp_path, "video=missing.mp4", "mask=hole.png", f"ckpt={tiny_checkpoint}", "output=out.mp4")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: missing.mp4: expected a video file or a folder of frames, found nothing there; check video="
+        "error: missing.mp4: expected a video file, a zip or a folder of frames, found nothing there"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hole.png", "weights"]

@@ -2,7 +2,8 @@
 
 What a run holds is bounded by the window, the read-ahead and the reference cap, not by the
 length. With one reference per window that working set is full within the first ~30 frames,
-so a 40-frame run already shows the steady state a 200-frame run must not exceed. The
+so a 40-frame run already shows the steady state a 200-frame run must not exceed; evaluation
+streams through the same pipeline into its scorer and must stay as flat. The
 decoder gets its own check at 1280x720, where a reader that buffers decoded frames beyond
 the ones asked for (decord did: +29% from 60 to 400 frames) shows up clearly.
 """
@@ -30,8 +31,8 @@ print(summary.peak_rss_mb)
 # ahead of each, frames dropped once 16 frames behind.
 READER_CHILD = """
 import sys
-from sttn_lightning.inference.pipeline import peak_rss_mb
-from sttn_lightning.inference.video_io import open_frames
+from sttn_lightning.devices import peak_rss_mb
+from sttn_lightning.media import open_frames
 source = open_frames(sys.argv[1])
 held = {}
 for start in range(0, source.num_frames, 16):
@@ -41,6 +42,20 @@ for start in range(0, source.num_frames, 16):
         held[start + 50] = source.read([start + 50])[0]
     for index in [index for index in held if index < start - 16]:
         del held[index]
+print(peak_rss_mb())
+"""
+
+
+EVALUATE_CHILD = """
+import sys
+from pathlib import Path
+from sttn_lightning.devices import peak_rss_mb
+from sttn_lightning.evaluation import GeneratorResults, evaluate_dataset
+from sttn_lightning.media import Size, open_eval_set
+from sttn_lightning.models import InpaintGenerator
+collection, masks = open_eval_set(sys.argv[1], layout="video", split=None, masks="box")
+results = GeneratorResults(InpaintGenerator(**{generator}), dict(neighbour_stride=10, max_references=1, device="cpu"))
+evaluate_dataset(collection, masks, results, Size(*{size}), progress=False)
 print(peak_rss_mb())
 """
 
@@ -75,3 +90,14 @@ def test_peak_rss_is_flat_in_the_number_of_frames(tmp_path):
 def test_decoding_a_longer_720p_video_needs_no_more_memory(tmp_path):
     short, long = (last_line_of(READER_CHILD, write_testsrc(tmp_path / f"{n}.mp4", n, "1280x720")) for n in (60, 400))
     assert long <= short * 1.15, f"peak RSS {short:.0f} MB reading 60 frames but {long:.0f} MB reading 400"
+
+
+def test_evaluation_peak_rss_is_flat_in_the_number_of_frames(tmp_path):
+    peaks = []
+    for num_frames in (40, 200):
+        root = tmp_path / f"set{num_frames}"
+        root.mkdir()
+        write_testsrc(root / "clip.mp4", num_frames, "640x360")
+        peaks.append(last_line_of(EVALUATE_CHILD.format(generator=dict(TINY_GENERATOR), size=TINY_SIZE), root))
+    short, long = peaks
+    assert long <= short * 1.15, f"evaluation peak RSS {short:.0f} MB for 40 frames but {long:.0f} MB for 200"

@@ -1,8 +1,8 @@
-"""Crops around holes: tight boxes, context, aspect, minimum size, frame edges; masks at working size."""
+"""Crops around holes: tight boxes, context, aspect, minimum size, frame edges (resizing is tests/test_protocol.py's)."""
 
 import numpy as np
 
-from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, to_working, union, working_to_box
+from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, union
 
 
 def test_mask_bbox_is_tight_and_exclusive():
@@ -16,6 +16,16 @@ def test_mask_bbox_is_tight_and_exclusive():
 def test_intersection():
     assert Box(0, 0, 10, 10).intersection(Box(5, 8, 20, 20)) == Box(5, 8, 10, 10)
     assert Box(0, 0, 10, 10).intersection(Box(10, 0, 20, 10)) is None
+
+
+def test_box_slices_contains_and_relative():
+    box = Box(3, 2, 9, 7)
+    image = np.arange(10 * 20).reshape(10, 20)
+    assert (box.width, box.height) == (6, 5)
+    assert np.array_equal(image[box.slices], image[2:7, 3:9])
+    assert box.contains(Box(3, 2, 9, 7)) and box.contains(Box(4, 3, 8, 6))
+    assert not box.contains(Box(2, 2, 9, 7)) and not box.contains(Box(3, 2, 10, 7))
+    assert Box(5, 4, 8, 6).relative(box) == Box(2, 2, 5, 4)
 
 
 def test_union_skips_frames_without_holes():
@@ -44,17 +54,3 @@ def test_crop_is_shifted_inside_the_frame_and_covers_the_hole():
 
 def test_crop_is_clipped_to_a_frame_smaller_than_the_working_size():
     assert context_crop(Box(5, 5, 10, 10), (41, 23), (64, 32), margin=0.5) == Box(0, 0, 41, 23)
-
-
-def test_a_thin_hole_line_survives_the_downscale():
-    frame = np.full((40, 80, 3), 200, np.uint8)
-    mask = np.zeros((40, 80), np.uint8)
-    mask[:, 41] = 1  # one column; a nearest downscale by 4 would skip it
-    image, working_mask = to_working(frame, mask, (20, 10))
-    assert image.shape == (10, 20, 3) and working_mask.shape == (10, 20)
-    assert working_mask[:, 10].all() and working_mask.sum() == 10
-
-
-def test_prediction_goes_back_to_the_crop_size():
-    prediction = np.full((10, 20, 3), 7.0, np.float32)
-    assert working_to_box(prediction, Box(5, 5, 45, 25)).shape == (20, 40, 3)

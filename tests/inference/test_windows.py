@@ -10,7 +10,6 @@ from sttn_lightning.inference.windows import (
     neighbour_indices,
     plan_windows,
     reference_indices,
-    to_pixels,
 )
 
 
@@ -61,7 +60,3 @@ def test_blend_is_the_release_running_average():
     second = blend(first, np.array([20], np.uint8))
     assert second.tolist() == [15.0]
     assert blend(second, np.array([40], np.uint8)).tolist() == [27.5]
-
-
-def test_to_pixels_truncates_like_the_release():
-    assert to_pixels(np.array([27.5, 27.99, 255.9, -1.0])).tolist() == [27, 27, 255, 0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from sttn_lightning.errors import InputError
 from sttn_lightning.metrics.i3d import (
     I3D_FEATURE_DIM,
     InceptionI3d,
@@ -59,7 +60,7 @@ def test_state_dict_has_the_port_names_and_shapes():
 def test_load_i3d_is_strict_and_names_the_file(weights_file, tmp_path):
     model = load_i3d(weights_file)
     assert not model.training
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
+    with pytest.raises(InputError, match="missing.pt"):
         load_i3d(tmp_path / "missing.pt")
     state = torch.load(weights_file, weights_only=True)
     del state["Mixed_5c.b0.conv3d.weight"]

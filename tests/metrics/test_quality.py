@@ -152,13 +152,12 @@ def test_frame_scores_reject_mismatched_shapes():
         frame_psnr(torch.zeros(2, 3, 8, 8), torch.zeros(3, 3, 8, 8))
 
 
-def test_per_video_scores_give_video_means_and_frame_weighted_mean():
+def test_per_video_scores_give_the_frame_weighted_mean():
     scores = PerVideoScores()
     scores.add("a", [1.0, 2.0])
     scores.add("b", [10.0])
     scores.add("a", [3.0])
-    assert scores.video_means() == {"a": 2.0, "b": 10.0}
-    assert scores.dataset_mean() == pytest.approx(4.0)
-    assert scores.mean_of_video_means() == pytest.approx(6.0)
+    assert scores.frame_scores == {"a": [1.0, 2.0, 3.0], "b": [10.0]}
+    assert scores.dataset_mean() == pytest.approx(4.0)  # not 6.0, the mean of the video means
     with pytest.raises(ValueError, match="no frame scores"):
         PerVideoScores().dataset_mean()

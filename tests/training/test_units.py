@@ -12,8 +12,8 @@ from torch import nn
 
 from sttn_lightning.callbacks import sample_panel
 from sttn_lightning.ema import frozen_copy, update_ema_
-from sttn_lightning.lit_module import composite
 from sttn_lightning.schedules import StepDecay, step_decay_factor
+from sttn_lightning.protocol import composite
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 
 

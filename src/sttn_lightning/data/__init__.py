@@ -1,62 +1,29 @@
-"""Video inpainting data: sources (frame folders, release zips, video files), masks, clip
-augmentation, the embedded demo dataset and the LightningDataModule that ties them."""
+"""Training data: clip sampling, clip-consistent augmentation, the embedded demo dataset and the
+LightningDataModule over ``sttn_lightning.media`` collections.
 
-from sttn_lightning.data.datamodule import VideoInpaintingDataModule
-from sttn_lightning.data.datasets import EpochShuffleSampler, RandomClipDataset, VideoWindowDataset
-from sttn_lightning.data.demo import generate_demo_dataset
-from sttn_lightning.data.errors import DataError
-from sttn_lightning.data.masks import (
-    BoxMasks,
-    FolderMasks,
-    GeneratedMasks,
-    MaskSet,
-    build_mask_set,
-    centred_box_masks,
-    dilate_masks,
-    load_video_masks,
-    random_blob,
-    random_video_masks,
-    resize_masks,
-)
-from sttn_lightning.data.sampling import sample_frame_indices, window_indices, window_starts
-from sttn_lightning.data.sources import (
-    FrameFolderSource,
-    VideoFileSource,
-    VideoSource,
-    ZipSource,
-    build_source,
-    detect_layout,
-)
-from sttn_lightning.data.transforms import ClipTransform, frames_to_tensor, masks_to_tensor
+Names are imported on first use, so ``sttn_lightning.data.demo`` (which evaluation uses to write
+the demo set) works without Lightning or albumentations installed.
+"""
 
-__all__ = [
-    "BoxMasks",
-    "ClipTransform",
-    "DataError",
-    "EpochShuffleSampler",
-    "FolderMasks",
-    "FrameFolderSource",
-    "GeneratedMasks",
-    "MaskSet",
-    "RandomClipDataset",
-    "VideoFileSource",
-    "VideoInpaintingDataModule",
-    "VideoSource",
-    "VideoWindowDataset",
-    "ZipSource",
-    "build_mask_set",
-    "build_source",
-    "centred_box_masks",
-    "detect_layout",
-    "dilate_masks",
-    "frames_to_tensor",
-    "generate_demo_dataset",
-    "load_video_masks",
-    "masks_to_tensor",
-    "random_blob",
-    "random_video_masks",
-    "resize_masks",
-    "sample_frame_indices",
-    "window_indices",
-    "window_starts",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ClipTransform": "sttn_lightning.data.transforms",
+    "DataError": "sttn_lightning.data.errors",
+    "EpochShuffleSampler": "sttn_lightning.data.datasets",
+    "FixedMaskClipDataset": "sttn_lightning.data.datasets",
+    "RandomClipDataset": "sttn_lightning.data.datasets",
+    "VideoInpaintingDataModule": "sttn_lightning.data.datamodule",
+    "generate_demo_dataset": "sttn_lightning.data.demo",
+    "sample_frame_indices": "sttn_lightning.data.sampling",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

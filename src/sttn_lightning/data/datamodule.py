@@ -1,4 +1,4 @@
-"""The LightningDataModule: config in, sources / datasets / dataloaders out, checked at setup()."""
+"""The LightningDataModule: config in, video collections / datasets / dataloaders out, checked at setup()."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from typing import Any
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from sttn_lightning.data.datasets import EpochShuffleSampler, RandomClipDataset, VideoWindowDataset
+from sttn_lightning.data.datasets import EpochShuffleSampler, FixedMaskClipDataset, RandomClipDataset
 from sttn_lightning.data.demo import generate_demo_dataset
 from sttn_lightning.data.errors import DataError
-from sttn_lightning.data.masks import MaskSet, build_mask_set
 from sttn_lightning.data.sampling import SHORT_VIDEO_POLICIES, TRAIN_STREAM, VAL_STREAM
-from sttn_lightning.data.sources import VideoSource, build_source
 from sttn_lightning.data.transforms import RELEASE_AUGMENTATIONS, ClipTransform
+from sttn_lightning.media import MaskSet, Size, VideoCollection, open_eval_set
 
 log = logging.getLogger(__name__)
 
 
 class VideoInpaintingDataModule(LightningDataModule):
-    """Clips and masks for STTN training (random clips, random blobs), validation (the same, seeded
-    per index) and testing / prediction (consecutive windows over whole videos with fixed masks).
+    """Clips and masks for STTN training (random clips, random blobs) and validation (one seeded clip
+    per video of the evaluation split, with the fixed evaluation masks that ``sttn-evaluate`` uses).
 
     `batch_size` is global: each of the trainer's `world_size` processes loads batch_size / world_size.
     """
@@ -35,8 +34,7 @@ class VideoInpaintingDataModule(LightningDataModule):
         layout: str = "auto",
         frames_dir: str = "JPEGImages",
         train_split: str | None = "train",
-        val_split: str | None = "test",
-        test_split: str | None = "test",
+        eval_split: str | None = "test",
         train_list: str | os.PathLike | None = None,
         eval_list: str | os.PathLike | None = None,
         num_frames: int = 5,
@@ -47,11 +45,11 @@ class VideoInpaintingDataModule(LightningDataModule):
         samples_per_video: int = 1,
         short_video: str = "error",
         augmentations: Sequence[Mapping[str, Any]] = RELEASE_AUGMENTATIONS,
+        frame_resize: str = "release",
         eval_masks: str = "auto",
         eval_mask_root: str | os.PathLike | None = None,
         eval_mask_seed: int = 0,
         eval_mask_box: Sequence[float] = (0.5, 0.5),
-        eval_mask_dilation: int = 0,
         cache_dir: str | os.PathLike | None = None,
         demo: Mapping[str, Any] | None = None,
         batch_size: int = 8,
@@ -67,7 +65,8 @@ class VideoInpaintingDataModule(LightningDataModule):
         self.root = Path(root)
         self.layout = layout
         self.frames_dir = frames_dir
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.train_split = train_split
+        self.eval_split = eval_split
         self.train_list = train_list
         self.eval_list = eval_list
         self.num_frames = int(num_frames)
@@ -77,11 +76,11 @@ class VideoInpaintingDataModule(LightningDataModule):
         self.samples_per_video = int(samples_per_video)
         self.short_video = short_video
         self.augmentations = list(augmentations)
+        self.frame_resize = frame_resize
         self.eval_masks = eval_masks
         self.eval_mask_root = eval_mask_root
         self.eval_mask_seed = int(eval_mask_seed)
         self.eval_mask_box = tuple(eval_mask_box)
-        self.eval_mask_dilation = int(eval_mask_dilation)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".cache"
         self.demo = dict(demo) if demo is not None else None
         self.batch_size = int(batch_size)
@@ -116,25 +115,20 @@ class VideoInpaintingDataModule(LightningDataModule):
             )
         return global_batch // world_size
 
-    def build_source(self, stage: str) -> VideoSource:
-        """The validated source of a stage ('train', 'val', 'test'); usable without a trainer."""
-        list_file = self.train_list if stage == "train" else self.eval_list
-        source = build_source(self.root, self.layout, self.splits[stage], list_file, self.frames_dir)
-        source.validate()
-        return source
+    def build_train_collection(self) -> VideoCollection:
+        """The validated training videos, read with random access for scattered clips."""
+        collection = VideoCollection(self.root, self.layout, self.train_split, self.train_list, self.frames_dir, "random")
+        collection.validate()
+        return collection
 
-    def build_mask_set(self, source: VideoSource) -> MaskSet:
-        """The fixed evaluation masks; 'auto' takes root/test_masks/ when present, else seeded moving blobs."""
-        kind, root = self.eval_masks, self.eval_mask_root
-        if kind == "auto":
-            kind = "folder" if (self.root / "test_masks").is_dir() else "moving"
-        if root is None:
-            root = self.root / "test_masks" if kind == "folder" else self.cache_dir / "masks" / self.root.name
-        mask_set = build_mask_set(kind, root, self.eval_mask_seed, self.eval_mask_box)
-        mask_set.validate(source)
-        return mask_set
+    def build_eval_set(self) -> tuple[VideoCollection, MaskSet]:
+        """The evaluation split with its fixed masks, as ``sttn-evaluate`` reads them (``media.open_eval_set``)."""
+        return open_eval_set(
+            self.root, self.layout, self.frames_dir, self.eval_split, self.eval_list, self.eval_masks,
+            self.eval_mask_root, self.eval_mask_seed, self.eval_mask_box, self.cache_dir, access="random",
+        )
 
-    def _clip_videos(self, source: VideoSource) -> list[str]:
+    def _clip_videos(self, source: VideoCollection) -> list[str]:
         """Video ids long enough for a clip, after applying the short_video policy."""
         short = {v: source.num_frames(v) for v in source.video_ids if source.num_frames(v) < self.num_frames}
         if not short or self.short_video == "repeat":
@@ -158,11 +152,10 @@ class VideoInpaintingDataModule(LightningDataModule):
         self.device_batch_size = self._per_device(self.batch_size, "batch_size")
         eval_batch = self.eval_batch_size if self.eval_batch_size is not None else self.batch_size
         self.device_eval_batch_size = self._per_device(eval_batch, "eval_batch_size")
-        resize_only = ClipTransform(self.height, self.width)
         if stage in (None, "fit"):
-            train = self.build_source("train")
+            train = self.build_train_collection()
             self.datasets["train"] = RandomClipDataset(
-                train, self._clip_videos(train), ClipTransform(self.height, self.width, self.augmentations),
+                train, self._clip_videos(train), ClipTransform(self.height, self.width, self.augmentations, self.frame_resize),
                 self.num_frames, self.p_random_frames, self.p_stationary_mask, self.samples_per_video,
                 self.seed, TRAIN_STREAM,
             )
@@ -173,15 +166,10 @@ class VideoInpaintingDataModule(LightningDataModule):
                     f"found {len(self.datasets['train'])}"
                 )
         if stage in (None, "fit", "validate"):
-            val = self.build_source("val")
-            self.datasets["val"] = RandomClipDataset(
-                val, self._clip_videos(val), resize_only, self.num_frames, self.p_random_frames,
-                self.p_stationary_mask, 1, self.seed, VAL_STREAM,
-            )
-        if stage in (None, "test", "predict"):
-            test = self.build_source("test")
-            self.datasets["test"] = VideoWindowDataset(
-                test, test.video_ids, self.build_mask_set(test), resize_only, self.num_frames, self.eval_mask_dilation
+            val, mask_set = self.build_eval_set()
+            self.datasets["val"] = FixedMaskClipDataset(
+                val, self._clip_videos(val), mask_set, Size(self.width, self.height),
+                self.num_frames, self.p_random_frames, self.seed, VAL_STREAM,
             )
 
     def _loader(self, dataset: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
@@ -207,12 +195,6 @@ class VideoInpaintingDataModule(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._dataset("val"), self.device_eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self._dataset("test"), self.device_eval_batch_size, shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._dataset("test"), self.device_eval_batch_size, shuffle=False)
 
     def state_dict(self) -> dict[str, Any]:
         """Seed and epoch of the training stream, so a resumed run draws the same samples."""

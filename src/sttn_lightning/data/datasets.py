@@ -1,4 +1,4 @@
-"""Map-style datasets turning a VideoSource and masks into the batch dicts of the shared interface."""
+"""Map-style datasets turning a video collection and masks into the batch dicts of the shared interface."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from sttn_lightning.data.masks import MaskSet, dilate_masks, random_video_masks
-from sttn_lightning.data.sampling import sample_frame_indices, sample_generator, window_indices, window_starts
-from sttn_lightning.data.sources import VideoSource
-from sttn_lightning.data.transforms import ClipTransform, frames_to_tensor, masks_to_tensor
+from sttn_lightning.data.sampling import sample_frame_indices, sample_generator
+from sttn_lightning.data.transforms import ClipTransform
+from sttn_lightning.media import MaskSet, Size, VideoCollection
+from sttn_lightning.media.blobs import random_video_masks
+from sttn_lightning.protocol import resize_frame, resize_masks, to_model_input
 
 SampleKey = int | tuple[int, int]
 
 
 def _sample(video_id: str, indices: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> dict[str, Any]:
     return {
-        "frames": frames_to_tensor(frames),
-        "masks": masks_to_tensor(masks),
+        "frames": to_model_input(np.ascontiguousarray(frames)),
+        "masks": torch.from_numpy(np.ascontiguousarray(masks)).float().unsqueeze(1),
         "video_id": video_id,
         "frame_indices": torch.as_tensor(indices, dtype=torch.long),
     }
@@ -36,7 +37,7 @@ class RandomClipDataset(Dataset):
 
     def __init__(
         self,
-        source: VideoSource,
+        collection: VideoCollection,
         video_ids: Sequence[str],
         transform: ClipTransform,
         clip_length: int = 5,
@@ -46,7 +47,7 @@ class RandomClipDataset(Dataset):
         seed: int = 0,
         stream: int = 0,
     ):
-        self.source = source
+        self.collection = collection
         self.video_ids = list(video_ids)
         self.transform = transform
         self.clip_length = clip_length
@@ -63,47 +64,51 @@ class RandomClipDataset(Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = sample_generator(self.seed, self.stream, epoch, index)
         video_id = self.video_ids[index % len(self.video_ids)]
-        indices = sample_frame_indices(rng, self.source.num_frames(video_id), self.clip_length, self.p_random_frames)
-        frames, _ = self.transform(self.source.read(video_id, indices), seed=int(rng.integers(2**31)))
-        height, width = self.transform.size
-        masks = random_video_masks(rng, self.clip_length, height, width, p_stationary=self.p_stationary_mask)
+        indices = sample_frame_indices(rng, self.collection.num_frames(video_id), self.clip_length, self.p_random_frames)
+        frames = self.transform(self.collection.read(video_id, indices), seed=int(rng.integers(2**31)))
+        size = self.transform.size
+        masks = random_video_masks(rng, self.clip_length, size.height, size.width, p_stationary=self.p_stationary_mask)
         return _sample(video_id, indices, frames, masks)
 
 
-class VideoWindowDataset(Dataset):
-    """Consecutive windows covering every frame of every video, with fixed masks (testing, prediction)."""
+class FixedMaskClipDataset(Dataset):
+    """Validation clips: one seeded clip per (video, repeat) with the test set's fixed masks.
+
+    Frames and masks go to the training size by the protocol's rules (the release's bicubic and
+    nearest), so every validation in every run scores the same clips under the same holes.
+    """
 
     def __init__(
         self,
-        source: VideoSource,
+        collection: VideoCollection,
         video_ids: Sequence[str],
         mask_set: MaskSet,
-        transform: ClipTransform,
+        size: Size,
         clip_length: int = 5,
-        mask_dilation: int = 0,
+        p_random_frames: float = 0.5,
+        seed: int = 0,
+        stream: int = 1,
     ):
-        self.source = source
+        self.collection = collection
+        self.video_ids = list(video_ids)
         self.mask_set = mask_set
-        self.transform = transform
+        self.size = size
         self.clip_length = clip_length
-        self.mask_dilation = mask_dilation
-        self.windows = [
-            (video_id, start)
-            for video_id in video_ids
-            for start in window_starts(source.num_frames(video_id), clip_length)
-        ]
+        self.p_random_frames = p_random_frames
+        self.seed = seed
+        self.stream = stream
 
     def __len__(self) -> int:
-        return len(self.windows)
+        return len(self.video_ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        video_id, start = self.windows[index]
-        length = self.source.num_frames(video_id)
-        indices = window_indices(start, length, self.clip_length)
-        frames = self.source.read(video_id, indices)
-        masks = self.mask_set.read(video_id, length, self.source.frame_size(video_id), indices)
-        frames, masks = self.transform(frames, masks)
-        return _sample(video_id, indices, frames, dilate_masks(masks, self.mask_dilation))
+        rng = sample_generator(self.seed, self.stream, 0, index)
+        video_id = self.video_ids[index]
+        num_frames = self.collection.num_frames(video_id)
+        indices = sample_frame_indices(rng, num_frames, self.clip_length, self.p_random_frames)
+        frames = np.stack([resize_frame(frame, self.size) for frame in self.collection.read(video_id, indices)])
+        masks = self.mask_set.reader(video_id, num_frames, self.collection.frame_size(video_id)).read(indices.tolist())
+        return _sample(video_id, indices, frames, resize_masks(np.stack(masks), self.size))
 
 
 class EpochShuffleSampler(DistributedSampler):

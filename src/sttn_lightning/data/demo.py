@@ -18,7 +18,8 @@ import numpy as np
 import skimage.data
 
 from sttn_lightning.data.errors import DataError
-from sttn_lightning.data.masks import random_video_masks, video_seed, write_mask_folder
+from sttn_lightning.media.blobs import random_video_masks, video_seed
+from sttn_lightning.media.masks import write_mask_folder
 
 PHOTO_LOADERS = {
     "astronaut": skimage.data.astronaut,

@@ -24,18 +24,3 @@ def sample_frame_indices(rng: np.random.Generator, video_length: int, clip_lengt
         return np.sort(rng.choice(video_length, clip_length, replace=False))
     start = int(rng.integers(0, video_length - clip_length + 1))
     return np.arange(start, start + clip_length)
-
-
-def window_starts(video_length: int, clip_length: int) -> list[int]:
-    """Starts of consecutive windows covering a whole video; the last one is aligned to its end."""
-    if video_length <= clip_length:
-        return [0]
-    starts = list(range(0, video_length - clip_length + 1, clip_length))
-    if starts[-1] + clip_length < video_length:
-        starts.append(video_length - clip_length)
-    return starts
-
-
-def window_indices(start: int, video_length: int, clip_length: int) -> np.ndarray:
-    """Frame indices of one window; a video shorter than the window repeats its last frame."""
-    return np.minimum(np.arange(start, start + clip_length), video_length - 1)

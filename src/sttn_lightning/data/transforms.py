@@ -7,11 +7,13 @@ from typing import Any
 
 import albumentations as A
 import numpy as np
-import torch
 
 from sttn_lightning.data.errors import DataError
+from sttn_lightning.media import Size
+from sttn_lightning.protocol import resize_crop, resize_frame
 
 RELEASE_AUGMENTATIONS: tuple[dict[str, Any], ...] = ({"name": "HorizontalFlip", "p": 0.5},)
+FRAME_RESIZES = {"release": resize_frame, "native": resize_crop}
 
 
 def _plain(value: Any) -> Any:
@@ -36,37 +38,35 @@ def build_augmentation(spec: Mapping[str, Any] | A.BasicTransform) -> A.BasicTra
 
 
 class ClipTransform:
-    """Resize to (height, width) then the augmentations, with parameters sampled once per clip.
+    """One of the protocol's frame resizes to the training size, then the augmentations with
+    parameters sampled once per clip. ``frame_resize``: ``release`` (PIL bicubic, what inference and
+    evaluation feed the model) or ``native`` (the native protocol's area filter, cheaper).
 
-    albumentations applies one parameter draw to all of `images` and `masks`, so flips, crops and
-    colour jitter are identical across frames and geometric ones move the masks with the frames.
+    albumentations applies one parameter draw to all of ``images``, so flips, crops and colour
+    jitter are identical across frames. Masks are drawn after the transform, at its output size.
     """
 
-    def __init__(self, height: int, width: int, augmentations: Sequence[Mapping[str, Any] | A.BasicTransform] = ()):
-        self.size = (int(height), int(width))
-        self.compose = A.Compose([A.Resize(height, width), *(build_augmentation(s) for s in augmentations)])
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        augmentations: Sequence[Mapping[str, Any] | A.BasicTransform] = (),
+        frame_resize: str = "release",
+    ):
+        if frame_resize not in FRAME_RESIZES:
+            raise DataError(f"data.frame_resize: expected one of {tuple(FRAME_RESIZES)}, found {frame_resize!r}")
+        self.size = Size(int(width), int(height))
+        self.resize = FRAME_RESIZES[frame_resize]
+        self.compose = A.Compose([build_augmentation(s) for s in augmentations])
 
-    def __call__(self, frames: np.ndarray, masks: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-        """frames uint8 (t, H, W, 3), masks uint8 (t, H, W) or None; same seed, same result."""
+    def __call__(self, frames: np.ndarray, seed: int = 0) -> np.ndarray:
+        """uint8 frames (t, H, W, 3) at the training size, augmented; the same seed gives the same result."""
+        resized = np.stack([self.resize(frame, self.size) for frame in frames])
         self.compose.set_random_seed(seed)
-        if masks is None:
-            out_frames, out_masks = self.compose(images=frames)["images"], None
-        else:
-            result = self.compose(images=frames, masks=masks)
-            out_frames, out_masks = result["images"], np.asarray(result["masks"])
-        if out_frames.shape[1:3] != self.size:
+        augmented = self.compose(images=resized)["images"]
+        if Size.of(augmented[0]) != self.size:
             raise DataError(
-                f"data.augmentations: expected clips of size {self.size} (H, W) after augmentation, "
-                f"found {out_frames.shape[1:3]}; use size-preserving transforms (e.g. RandomResizedCrop to that size)"
+                f"data.augmentations: expected clips of {self.size} after augmentation, found "
+                f"{Size.of(augmented[0])}; use size-preserving transforms (e.g. RandomResizedCrop to that size)"
             )
-        return out_frames, out_masks
-
-
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (t, H, W, 3) -> float (t, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def masks_to_tensor(masks: np.ndarray) -> torch.Tensor:
-    """uint8 {0, 1} (t, H, W) -> float (t, 1, H, W) in {0, 1}."""
-    return torch.from_numpy(np.ascontiguousarray(masks)).float().unsqueeze(1)
+        return np.asarray(augmented)

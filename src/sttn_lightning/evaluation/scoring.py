@@ -1,8 +1,8 @@
 """Scores of one evaluation: every metric of the follow-up papers' protocol, per video and overall.
 
-The scorer sees only uint8 frames at the working resolution: the composited result, the ground
-truth and the (dilated) hole masks of each video. Where the result comes from (a generator run
-or a folder of saved frames) is not its concern, so the same numbers come out for both.
+The scorer sees only uint8 frames at the working resolution, one at a time: the composited result,
+the ground truth and the (dilated) hole mask. Where the result comes from (a generator run or a
+folder of saved frames) is not its concern, so the same numbers come out for both.
 
 Dataset values, as the papers report them:
 - ``psnr`` / ``ssim``: frame-weighted means over every frame of the dataset (``quality.psnr`` /
@@ -10,7 +10,7 @@ Dataset values, as the papers report them:
   hole left out. A result identical to the ground truth has PSNR ``inf``.
 - ``vfid``: Frechet distance between the I3D features of the result videos and of the ground-truth
   videos (``vfid.vfid``); ``None`` when no I3D weights were given or fewer than 2 videos exist.
-- ``ewarp``: flow warping error of the results (``ewarp.ewarp``, raw MSE of RGB in [0, 1], flow on
+- ``ewarp``: flow warping error of the results (``ewarp.WarpErrorMean``, raw MSE of RGB in [0, 1], flow on
   the ground truth), mean over videos; ``ewarp_ground_truth`` is the same for the ground truth
   itself, the floor a perfect result reaches.
 """
@@ -25,7 +25,8 @@ import numpy as np
 from sttn_lightning.metrics import (
     InceptionI3d,
     PerVideoScores,
-    ewarp,
+    WarpErrorMean,
+    dis_flow,
     i3d_features,
     psnr,
     ssim,
@@ -56,41 +57,62 @@ class VideoScores:
                 "ewarp_ground_truth": self.ewarp_ground_truth}
 
 
-def score_video(
-    video_id: str,
-    results: np.ndarray,
-    truth: np.ndarray,
-    holes: np.ndarray,
-    i3d: InceptionI3d | None = None,
-    with_ewarp: bool = True,
-) -> VideoScores:
-    """Score one video: (T, H, W, 3) uint8 results and ground truth, (T, H, W) hole masks."""
-    if results.shape != truth.shape or holes.shape != truth.shape[:3]:
-        raise ValueError(
-            f"video {video_id}: expected results {truth.shape} and holes {truth.shape[:3]} like the ground truth, "
-            f"found {results.shape} and {holes.shape}"
+class VideoScorer:
+    """Scores one video frame by frame, as the pipeline emits it: the sink of a streamed evaluation.
+
+    Per-frame PSNR/SSIM are computed on arrival; E_warp keeps only the previous pair of frames
+    (the flow is computed once per ground-truth pair and serves the result and the ground truth).
+    I3D needs the whole clip at once, so with an I3D model the working-size uint8 frames of the
+    video are buffered until ``scores``.
+    """
+
+    def __init__(self, video_id: str, i3d: InceptionI3d | None = None, with_ewarp: bool = True) -> None:
+        self.video_id = video_id
+        self.i3d = i3d
+        self.with_ewarp = with_ewarp
+        self.frame_scores: dict[str, list[float]] = {name: [] for name in SCORE_NAMES}
+        self.num_frames = 0
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._warp = {"result": WarpErrorMean(), "truth": WarpErrorMean()}
+        self._clips: dict[str, list[np.ndarray]] = {"result": [], "truth": []}
+
+    def add(self, result: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> None:
+        """One frame: (H, W, 3) uint8 composited result and ground truth, (H, W) hole mask."""
+        if result.shape != truth.shape or holes.shape != truth.shape[:2]:
+            raise ValueError(
+                f"video {self.video_id}: expected a result {truth.shape} and holes {truth.shape[:2]} like the ground "
+                f"truth, found {result.shape} and {holes.shape}"
+            )
+        hole = holes.astype(bool)[None]
+        for name, score, region in (("psnr", psnr, None), ("ssim", ssim, None), ("hole_psnr", psnr, hole), ("hole_ssim", ssim, hole)):
+            self.frame_scores[name] += uint8_frame_scores(score, result[None], truth[None], region)
+        if self.with_ewarp and self._previous is not None:
+            previous_result, previous_truth = self._previous
+            forward, backward = dis_flow(previous_truth, truth), dis_flow(truth, previous_truth)
+            self._warp["result"].add(previous_result, result, forward, backward)
+            self._warp["truth"].add(previous_truth, truth, forward, backward)
+        self._previous = (result, truth)
+        if self.i3d is not None:
+            self._clips["result"].append(result)
+            self._clips["truth"].append(truth)
+        self.num_frames += 1
+
+    def scores(self) -> VideoScores:
+        """The video's scores once every frame was added."""
+        long_enough = self.with_ewarp and self.num_frames >= 2
+        features = truth_features = None
+        if self.i3d is not None:
+            features = i3d_features(self.i3d, uint8_video_to_i3d_input(np.stack(self._clips["result"])))
+            truth_features = i3d_features(self.i3d, uint8_video_to_i3d_input(np.stack(self._clips["truth"])))
+        return VideoScores(
+            video_id=self.video_id,
+            num_frames=self.num_frames,
+            frame_scores=self.frame_scores,
+            ewarp=self._warp["result"].value() if long_enough else None,
+            ewarp_ground_truth=self._warp["truth"].value() if long_enough else None,
+            features=features,
+            truth_features=truth_features,
         )
-    holes = holes.astype(bool)
-    frame_scores = {
-        "psnr": uint8_frame_scores(psnr, results, truth),
-        "ssim": uint8_frame_scores(ssim, results, truth),
-        "hole_psnr": uint8_frame_scores(psnr, results, truth, holes),
-        "hole_ssim": uint8_frame_scores(ssim, results, truth, holes),
-    }
-    long_enough = with_ewarp and len(truth) >= 2
-    features = truth_features = None
-    if i3d is not None:
-        features = i3d_features(i3d, uint8_video_to_i3d_input(results))
-        truth_features = i3d_features(i3d, uint8_video_to_i3d_input(truth))
-    return VideoScores(
-        video_id=video_id,
-        num_frames=len(truth),
-        frame_scores=frame_scores,
-        ewarp=ewarp(results, truth) if long_enough else None,
-        ewarp_ground_truth=ewarp(truth, truth) if long_enough else None,
-        features=features,
-        truth_features=truth_features,
-    )
 
 
 def _finite_mean(values: list[float | None]) -> float | None:

@@ -12,9 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -105,34 +103,3 @@ def context_crop(holes: Box, frame_size: tuple[int, int], working_size: tuple[in
     left = _place(centre_x - width / 2, width, holes.left, holes.right, frame_w)
     top = _place(centre_y - height / 2, height, holes.top, holes.bottom, frame_h)
     return Box(left, top, left + width, top + height)
-
-
-def resize(image: np.ndarray, size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
-    """Resize an (H, W[, C]) array to ``size`` (width, height); area filter when shrinking, linear otherwise."""
-    height, width = image.shape[:2]
-    if (width, height) == tuple(size):
-        return image
-    if interpolation is None:
-        shrinking = size[0] < width or size[1] < height
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, tuple(size), interpolation=interpolation)
-
-
-def resize_like_release(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A whole uint8 RGB frame resized to ``size`` (width, height) as the release does (PIL, bicubic)."""
-    return np.asarray(Image.fromarray(frame).resize(tuple(size), Image.BICUBIC))
-
-
-def to_working(image: np.ndarray, mask: np.ndarray, working_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A crop of an RGB frame and its {0, 1} hole mask, resized to the working size.
-
-    A working pixel counts as hole when any frame pixel under it is hole, so thin holes
-    cannot vanish in the downscale and leak the content they cover into the model's input.
-    """
-    working_mask = resize(mask.astype(np.float32), working_size) > 0
-    return resize(image, working_size), working_mask.astype(np.uint8)
-
-
-def working_to_box(prediction: np.ndarray, box: Box) -> np.ndarray:
-    """A float (h, w, 3) prediction at the working size resized back to the crop's frame pixels."""
-    return resize(prediction, (box.width, box.height), cv2.INTER_LINEAR)

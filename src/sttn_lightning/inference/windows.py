@@ -90,8 +90,3 @@ def blend(previous: np.ndarray | None, prediction: np.ndarray) -> np.ndarray:
     if previous is None:
         return prediction.astype(np.float32)
     return previous * np.float32(0.5) + prediction.astype(np.float32) * np.float32(0.5)
-
-
-def to_pixels(values: np.ndarray) -> np.ndarray:
-    """Float pixel values in [0, 255] to uint8 by truncation, the release's conversion."""
-    return np.clip(values, 0, 255).astype(np.uint8)

@@ -4,7 +4,7 @@ Each module's docstring states its exact definition. Model tensors in [-1, 1] be
 papers' uint8 frames with ``to_uint8_frames``; E_warp and I3D also take such uint8 frames.
 """
 
-from sttn_lightning.metrics.ewarp import dis_flow, ewarp, non_occluded_mask, warp
+from sttn_lightning.metrics.ewarp import WarpErrorMean, dis_flow, ewarp, non_occluded_mask, warp
 from sttn_lightning.metrics.i3d import (
     I3D_FEATURE_DIM,
     InceptionI3d,
@@ -55,4 +55,5 @@ __all__ = [
     "video_to_i3d_input",
     "vfid",
     "warp",
+    "WarpErrorMean",
 ]

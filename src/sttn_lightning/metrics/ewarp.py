@@ -13,7 +13,7 @@ Definition used here, for a result video O_0..O_{T-1} and its ground truth G_0..
    RGB in [0, 1]. This is a raw MSE (papers often print it x 1e-3 or sum the channels, which
    is 3x this value; FlowNet2-based numbers of the papers are not comparable anyway).
 5. E_warp of a video = mean over its pairs; of a dataset = mean over videos
-   (``PerVideoScores.mean_of_video_means`` or ``numpy.mean`` of the per-video values).
+   (``numpy.mean`` of the per-video values).
    A pair without any non-occluded pixel has no error and is left out; a video where that
    holds for every pair gets NaN (with a warning).
 
@@ -88,6 +88,32 @@ def _check_video(frames: np.ndarray, name: str) -> None:
         )
 
 
+class WarpErrorMean:
+    """E_warp accumulated pair by pair, so a video can be scored while it streams.
+
+    ``add`` takes one pair of output frames and the flows of the matching ground-truth pair;
+    ``value`` is the mean over pairs that had a non-occluded pixel (NaN, with a warning, if none).
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[float] = []
+
+    def add(self, previous_output: np.ndarray, output: np.ndarray, forward_flow: np.ndarray, backward_flow: np.ndarray) -> None:
+        error = pair_warp_error(previous_output, output, forward_flow, backward_flow)
+        if not math.isnan(error):
+            self.errors.append(error)
+
+    def value(self) -> float:
+        if not self.errors:
+            warnings.warn(
+                "E_warp: no pair of consecutive frames has a non-occluded pixel; returning NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return math.nan
+        return float(np.mean(self.errors))
+
+
 def ewarp(
     frames: np.ndarray,
     reference_frames: np.ndarray | None = None,
@@ -106,18 +132,7 @@ def ewarp(
         raise ValueError(
             f"reference_frames of shape {reference.shape} do not match frames of shape {frames.shape}"
         )
-    errors = []
+    mean = WarpErrorMean()
     for t in range(1, frames.shape[0]):
-        forward_flow = flow_fn(reference[t - 1], reference[t])
-        backward_flow = flow_fn(reference[t], reference[t - 1])
-        error = pair_warp_error(frames[t - 1], frames[t], forward_flow, backward_flow)
-        if not math.isnan(error):
-            errors.append(error)
-    if not errors:
-        warnings.warn(
-            "E_warp: no pair of consecutive frames has a non-occluded pixel; returning NaN",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return math.nan
-    return float(np.mean(errors))
+        mean.add(frames[t - 1], frames[t], flow_fn(reference[t - 1], reference[t]), flow_fn(reference[t], reference[t - 1]))
+    return mean.value()

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sttn_lightning.errors import InputError
 from sttn_lightning.metrics.quality import to_uint8_frames
 
 Triple = tuple[int, int, int]
@@ -180,16 +181,16 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
     """Build I3D, load the pytorch-i3d state dict at ``path`` strictly, return it in eval mode."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise InputError(
             f"I3D weights file {path} does not exist: expected the pytorch-i3d state dict "
             "(i3d_rgb_imagenet.pt) given by the user"
         )
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"I3D weights file {path} is not a readable torch file: {error}") from error
+        raise InputError(f"I3D weights file {path} is not a readable torch file: {error}") from error
     if not isinstance(state_dict, dict):
-        raise ValueError(
+        raise InputError(
             f"I3D weights file {path}: expected a state dict, found a {type(state_dict).__name__}"
         )
     model = InceptionI3d()
@@ -197,7 +198,7 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
         details = " ".join(str(error).split())
-        raise ValueError(
+        raise InputError(
             f"I3D weights file {path} does not match the pytorch-i3d InceptionI3d layout: {details}"
         ) from error
     return model.to(device).eval()

@@ -173,25 +173,12 @@ class PerVideoScores:
         """Append the scores of some frames of ``video_id`` (calls for one video may interleave)."""
         self.frame_scores.setdefault(video_id, []).extend(float(s) for s in scores)
 
-    def video_means(self) -> dict[str, float]:
-        """Mean score of each video over its frames (``inf`` if one of them is ``inf``)."""
-        return {
-            video: float(np.mean(scores)) for video, scores in self.frame_scores.items() if scores
-        }
-
     def dataset_mean(self) -> float:
         """Frame-weighted mean over every frame of every video: the papers' dataset value."""
         scores = [s for video_scores in self.frame_scores.values() for s in video_scores]
         if not scores:
             raise ValueError("no frame scores were added")
         return float(np.mean(scores))
-
-    def mean_of_video_means(self) -> float:
-        """Unweighted mean of the per-video means (how E_warp is averaged over videos)."""
-        means = list(self.video_means().values())
-        if not means:
-            raise ValueError("no frame scores were added")
-        return float(np.mean(means))
 
 
 class _FrameAveragedMetric(Metric):

@@ -1,0 +1,106 @@
+"""Decoded frames at the protocol's resolution with their dilated holes, kept from first need to last use.
+
+The cache reads sequentially and seeks only far ahead: it holds at most the frames of the current
+window, the references ahead of it and one sequential run (READ_AHEAD frames), a bound set by the
+options and not by the video's length. A frame's holes are kept only inside their box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sttn_lightning.inference.roi import Box, mask_bbox
+from sttn_lightning.media import FrameReader, MaskReader, Size
+from sttn_lightning.protocol import resize_frame, working_holes
+
+READ_AHEAD = 32  # needed frames up to this far past the last read are decoded in one sequential run
+DECODE_CHUNK = 16  # the shortest sequential run: frames are decoded in order in batches, memory stays bounded
+HOLE_SCAN_CHUNK = 8  # masks dilated at once while locating the holes before the run
+
+
+class Holes:
+    """A video's dilated holes at the protocol's frame size, read on request."""
+
+    def __init__(self, masks: MaskReader, frame_size: Size, dilation: int) -> None:
+        self.masks = masks
+        self.frame_size = frame_size
+        self.dilation = dilation
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        """uint8 {0, 1} (n, H, W) holes of the given frames."""
+        return working_holes(np.stack(self.masks.read(indices)), self.frame_size, self.dilation)
+
+    def boxes(self, num_frames: int) -> list[Box | None]:
+        """Every frame's hole box, found before the run so that crops and windows to skip are known up front."""
+        return [
+            mask_bbox(hole)
+            for start in range(0, num_frames, HOLE_SCAN_CHUNK)
+            for hole in self.read(range(start, min(start + HOLE_SCAN_CHUNK, num_frames)))
+        ]
+
+
+@dataclass
+class Prepared:
+    """A decoded frame at the protocol's resolution; its dilated holes are kept only inside their box."""
+
+    frame: np.ndarray
+    holes: Box | None
+    hole_mask: np.ndarray | None  # uint8 {0, 1} over ``holes``
+
+    def mask_in(self, box: Box) -> np.ndarray:
+        """The {0, 1} hole mask over ``box``, which may cover the holes partly or not at all."""
+        mask = np.zeros((box.height, box.width), np.uint8)
+        overlap = self.holes.intersection(box) if self.holes is not None else None
+        if overlap is not None:
+            mask[overlap.relative(box).slices] = self.hole_mask[overlap.relative(self.holes).slices]
+        return mask
+
+    def full_mask(self) -> np.ndarray:
+        """The {0, 1} hole mask of the whole frame."""
+        return self.mask_in(Box(0, 0, self.frame.shape[1], self.frame.shape[0]))
+
+
+class FrameCache:
+    """Frames prepared for the run (resized for the release protocol, holes attached), by index."""
+
+    def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None) -> None:
+        self._source = source
+        self._holes = holes
+        self._boxes = boxes
+        self._resize_to = resize_to  # the release protocol's working size; None keeps the source's frames
+        self._frames: dict[int, Prepared] = {}
+        self._cursor = 0  # every frame below it has been read
+
+    def _prepare(self, indices: list[int]) -> None:
+        for index, frame in zip(indices, self._source.read(indices)):
+            if self._resize_to is not None:
+                frame = resize_frame(frame, self._resize_to)
+            box = self._boxes[index]
+            hole_mask = None if box is None else self._holes.read([index])[0][box.slices].copy()
+            self._frames[index] = Prepared(frame, box, hole_mask)
+
+    def ensure(self, indices: Iterable[int]) -> None:
+        """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
+        missing = sorted(index for index in indices if index not in self._frames)
+        if not missing:
+            return
+        near = [index for index in missing if index < self._cursor + READ_AHEAD]
+        run: list[int] = []
+        if near:
+            end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
+            run = [index for index in range(self._cursor, end) if index not in self._frames]
+            self._cursor = end
+        far = [index for index in missing if index not in run]
+        for batch in (run, far):
+            if batch:
+                self._prepare(batch)
+
+    def __getitem__(self, index: int) -> Prepared:
+        return self._frames[index]
+
+    def release(self, indices: Iterable[int]) -> None:
+        for index in indices:
+            self._frames.pop(index, None)

@@ -1,0 +1,128 @@
+"""The streaming loop: a plan's windows through the generator, finished frames out in order.
+
+Encoder features are cached per (crop segment, frame) and shared by every window that reads the
+frame with the same crop; a frame's blended prediction lives only inside its hole box and only
+until the frame is final. What grows with the video's length is a hole box per frame (bytes)
+and, without a reference cap, the cached references (see docs/inference.md, memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
+from sttn_lightning.inference.options import PRECISIONS, InpaintOptions
+from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
+from sttn_lightning.inference.roi import Box
+from sttn_lightning.inference.windows import blend
+from sttn_lightning.media import FrameReader, MaskReader
+from sttn_lightning.models import InpaintGenerator
+from sttn_lightning.protocol import composite, hole_preserving_resize, resize_crop, resize_prediction, to_model_input, to_pixel_values, to_uint8
+
+
+@dataclass
+class FinishedFrame:
+    """An output frame with what it was made from: the input at the protocol's resolution and its holes."""
+
+    index: int
+    output: np.ndarray  # uint8 RGB (H, W, 3)
+    source: Prepared
+
+    @property
+    def holes(self) -> np.ndarray:
+        """The dilated {0, 1} holes over the whole frame."""
+        return self.source.full_mask()
+
+
+class WindowRunner:
+    """The generator calls of one run: encoding with feature reuse, windows, blending, the paste-back."""
+
+    def __init__(self, generator: InpaintGenerator, device: torch.device, options: InpaintOptions) -> None:
+        self.generator = generator
+        self.device = device
+        self.options = options
+        self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.blended: dict[int, np.ndarray] = {}
+        self.windows_run = 0
+
+    def _autocast(self) -> torch.autocast:
+        precision = self.options.precision
+        return torch.autocast(self.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32")
+
+    def _encode(self, segment: int, crop: Box, indices: Sequence[int], frames: FrameCache) -> None:
+        todo = [index for index in indices if (segment, index) not in self.features]
+        if not todo:
+            return
+        size = self.options.size
+        images = np.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo])
+        masks = np.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo])
+        image_batch = to_model_input(images).to(self.device)
+        mask_batch = torch.from_numpy(masks).float()[:, None].to(self.device)
+        with self._autocast():
+            encoded = self.generator.encode(image_batch * (1 - mask_batch))
+        for index, feature, mask in zip(todo, encoded, mask_batch):
+            self.features[(segment, index)] = (feature, mask)
+
+    def run_window(self, step: WindowStep, frames: FrameCache) -> None:
+        """Predict the window's neighbours and blend the results inside each frame's hole box."""
+        window, crop = step.window, step.crop
+        self._encode(step.segment, crop, window.frames, frames)
+        features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
+        masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
+        with self._autocast():
+            predicted = self.generator.decode_features(features[None], masks[None], len(window.neighbours))[0]
+        pixels = to_pixel_values(predicted.float()).permute(0, 2, 3, 1).cpu().numpy()
+        for index, prediction in zip(window.neighbours, pixels):
+            box = frames[index].holes
+            if box is None:
+                continue
+            values = to_uint8(resize_prediction(prediction, (crop.width, crop.height))[box.relative(crop).slices])
+            self.blended[index] = blend(self.blended.get(index), values)
+        self.windows_run += 1
+
+    def finish(self, index: int, prepared: Prepared) -> np.ndarray:
+        """The output frame: the input with its hole pixels replaced by the blended prediction."""
+        output = prepared.frame.copy()
+        if prepared.holes is not None:
+            region = output[prepared.holes.slices]
+            region[...] = composite(to_uint8(self.blended.pop(index)), region, prepared.hole_mask[..., None])
+        return output
+
+    def release(self, keys: Sequence[FeatureKey]) -> None:
+        for key in keys:
+            self.features.pop(key, None)
+
+
+def run_pipeline(
+    source: FrameReader,
+    masks: MaskReader,
+    model: InpaintGenerator,
+    device: torch.device,
+    options: InpaintOptions,
+    emit: Callable[[FinishedFrame], None],
+) -> int:
+    """Stream ``source`` through ``model``, handing each finished frame to ``emit`` in order.
+
+    The output size is ``options.size`` for the release protocol, else the source's. Returns the
+    number of windows run.
+    """
+    frame_size = options.output_size(source.size)
+    holes = Holes(masks, frame_size, options.mask_dilation)
+    boxes = holes.boxes(source.num_frames)
+    resize_to = options.size if options.protocol == "release" else None
+    frames = FrameCache(source, holes, boxes, resize_to)
+    runner = WindowRunner(model, device, options)
+    with torch.inference_mode():
+        for step in make_plan(boxes, frame_size, options):
+            frames.ensure(step.decode)
+            if step.runs:
+                runner.run_window(step, frames)
+            for index in step.finishes:
+                emit(FinishedFrame(index, runner.finish(index, frames[index]), frames[index]))
+            frames.release(step.frames_released)
+            runner.release(step.features_released)
+    return runner.windows_run

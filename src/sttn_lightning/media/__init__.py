@@ -1,0 +1,42 @@
+"""Reading and writing video, free of Lightning and albumentations: frame readers (folders, zips,
+video files, arrays), mask readers and fixed mask sets, dataset collections and output writers."""
+
+from sttn_lightning.media.collection import LAYOUTS, VideoCollection, detect_layout, open_eval_set, read_split_file
+from sttn_lightning.media.errors import MediaError
+from sttn_lightning.media.frames import ArrayFrames, FolderFrames, ZipFrames, open_frames
+from sttn_lightning.media.masks import (
+    ArrayMasks,
+    MaskReader,
+    MaskSet,
+    build_mask_set,
+    check_masks,
+    open_masks,
+    write_mask_folder,
+)
+from sttn_lightning.media.reader import FrameReader
+from sttn_lightning.media.size import Size
+from sttn_lightning.media.writers import FrameWriter, check_output, open_writer
+
+__all__ = [
+    "LAYOUTS",
+    "ArrayFrames",
+    "ArrayMasks",
+    "FolderFrames",
+    "FrameReader",
+    "FrameWriter",
+    "MaskReader",
+    "MaskSet",
+    "MediaError",
+    "Size",
+    "VideoCollection",
+    "ZipFrames",
+    "build_mask_set",
+    "check_masks",
+    "check_output",
+    "detect_layout",
+    "open_eval_set",
+    "open_frames",
+    "open_masks",
+    "open_writer",
+    "read_split_file",
+]

@@ -1,0 +1,109 @@
+"""The working-size protocol, once: how frames and masks are brought to the model and back.
+
+Training, validation, inference and evaluation all call these functions, so a frame means the
+same thing wherever it meets the model:
+
+- frames: ``resize_frame`` is the release's (PIL bicubic) for whole frames; the native protocol's
+  crops go down with an area filter and up bilinearly (``resize_crop``), and predictions return
+  to the crop bilinearly (``resize_prediction``);
+- masks: ``resize_masks`` is the release's nearest neighbour; ``hole_preserving_resize`` is the
+  native protocol's (a working pixel is hole if any source pixel under it was, so thin holes
+  cannot vanish in a downscale and leak what they cover); ``dilate_holes`` is the release's
+  3x3-cross dilation;
+- values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
+  output back to [0, 255]; ``to_uint8`` truncates as the release does; ``composite`` keeps known
+  pixels and takes hole pixels from the prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from sttn_lightning.media.size import Size
+
+CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def resize_frame(frame: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """A whole uint8 RGB frame (H, W, 3) at ``size`` (width, height), as the release resizes (PIL bicubic)."""
+    if Size.of(frame) == tuple(size):
+        return frame
+    return np.asarray(Image.fromarray(frame).resize(tuple(size), Image.BICUBIC))
+
+
+def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """A native crop (H, W[, C]) at ``size``: area filter when shrinking, bilinear when enlarging."""
+    if Size.of(image) == tuple(size):
+        return image
+    shrinking = size[0] < image.shape[1] or size[1] < image.shape[0]
+    return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_prediction(prediction: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """A float (h, w, 3) prediction at the working size back to a crop's ``size``, bilinear."""
+    if Size.of(prediction) == tuple(size):
+        return prediction
+    return cv2.resize(prediction, tuple(size), interpolation=cv2.INTER_LINEAR)
+
+
+def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """{0, 1} masks (t, H, W) at ``size`` by nearest neighbour, as the release resizes its masks.
+
+    PIL's nearest, which OpenCV's INTER_NEAREST_EXACT reproduces (plain INTER_NEAREST rounds differently).
+    """
+    if Size.of(masks[0]) == tuple(size):
+        return masks
+    return np.stack([cv2.resize(mask, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for mask in masks])
+
+
+def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was."""
+    return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
+
+
+def dilate_holes(masks: np.ndarray, iterations: int = RELEASE_DILATION) -> np.ndarray:
+    """{0, 1} masks (H, W) or (t, H, W) grown by a 3x3 cross ``iterations`` times."""
+    if iterations <= 0:
+        return masks.copy()
+    if masks.ndim == 2:
+        return cv2.dilate(masks, CROSS_KERNEL, iterations=iterations)
+    return np.stack([cv2.dilate(mask, CROSS_KERNEL, iterations=iterations) for mask in masks])
+
+
+def working_holes(masks: np.ndarray, size: Size | Sequence[int], dilation: int = RELEASE_DILATION) -> np.ndarray:
+    """The release protocol's holes: masks (t, H, W) resized nearest to ``size``, then dilated."""
+    return dilate_holes(resize_masks((masks > 0).astype(np.uint8), size), dilation)
+
+
+def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 RGB (..., H, W, 3) to the model's float (..., 3, H, W) in [-1, 1]."""
+    tensor = torch.as_tensor(frames)
+    return tensor.movedim(-1, -3).float() / 255 * 2 - 1
+
+
+def to_pixel_values(output: Array) -> Array:
+    """The model's output in [-1, 1] to pixel values in [0, 255] (float; blending happens at this scale)."""
+    return (output + 1) / 2 * 255
+
+
+def to_uint8(values: Array) -> Array:
+    """Pixel values to uint8 by clipping and truncation, the release's conversion."""
+    if isinstance(values, torch.Tensor):
+        return values.clamp(0, 255).to(torch.uint8)
+    return np.clip(values, 0, 255).astype(np.uint8)
+
+
+def composite(prediction: Array, frame: Array, holes: Array) -> Array:
+    """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``."""
+    if isinstance(prediction, torch.Tensor):
+        return torch.where(holes > 0, prediction, frame)
+    return np.where(holes > 0, prediction, frame)

@@ -1,0 +1,151 @@
+"""The working-size protocol, against hand-computed values: resizing frames, crops, predictions and
+masks, hole dilation, value conversions and compositing."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sttn_lightning.media import Size
+from sttn_lightning.protocol import (
+    composite,
+    dilate_holes,
+    hole_preserving_resize,
+    resize_crop,
+    resize_frame,
+    resize_masks,
+    resize_prediction,
+    to_model_input,
+    to_pixel_values,
+    to_uint8,
+    working_holes,
+)
+
+
+@pytest.mark.parametrize("size", [Size(17, 11), Size(45, 31)])
+def test_resize_frame_is_pil_bicubic(size):
+    frame = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    resized = resize_frame(frame, size)
+    assert resized.shape == (size.height, size.width, 3) and resized.dtype == np.uint8
+    np.testing.assert_array_equal(resized, np.asarray(Image.fromarray(frame).resize(size, Image.BICUBIC)))
+    assert not np.array_equal(resized, cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)), "OpenCV's bicubic differs"
+    assert resize_frame(frame, (30, 20)) is frame
+
+
+def test_resize_crop_shrinks_by_area_and_enlarges_bilinearly():
+    rows = np.tile(np.array([0, 0, 9, 0, 0, 9], np.float32), (3, 1))  # (3, 6)
+    np.testing.assert_array_equal(resize_crop(rows, Size(2, 1)), [[3, 3]])  # each 3x3 block's mean
+    np.testing.assert_array_equal(resize_crop(np.array([[0, 8]], np.float32), Size(4, 1)), [[0, 2, 6, 8]])
+    assert resize_crop(rows, Size(6, 3)) is rows
+
+
+def test_resize_prediction_is_bilinear_both_ways():
+    row = np.repeat(np.array([[0, 0, 9, 0, 0, 9]], np.float32)[..., None], 3, axis=2)  # (1, 6, 3)
+    np.testing.assert_array_equal(resize_prediction(row, Size(2, 1)), np.zeros((1, 2, 3)))  # samples x = 1 and 4
+    wider = resize_prediction(np.array([[[0] * 3, [8] * 3]], np.float32), Size(4, 1))
+    np.testing.assert_array_equal(wider[..., 0], [[0, 2, 6, 8]])
+    prediction = np.full((10, 20, 3), 7.0, np.float32)
+    assert resize_prediction(prediction, Size(40, 20)).shape == (20, 40, 3)
+
+
+def test_resize_masks_is_pil_nearest_not_opencv_nearest():
+    masks = np.zeros((1, 4, 5), np.uint8)
+    masks[0, 1, 1] = masks[0, 3, 3] = 1  # PIL samples rows 1, 3 and columns 1, 3; OpenCV's nearest rows 0, 2 and columns 0, 2
+    np.testing.assert_array_equal(resize_masks(masks, Size(2, 2)), [[[1, 0], [0, 1]]])
+    np.testing.assert_array_equal(resize_masks(masks, Size(5, 2)), [[[0, 1, 0, 0, 0], [0, 0, 0, 1, 0]]])
+    pil_nearest = np.asarray(Image.fromarray(masks[0]).resize((2, 2), Image.NEAREST))
+    np.testing.assert_array_equal(resize_masks(masks, Size(2, 2))[0], pil_nearest)
+    assert cv2.resize(masks[0], (2, 2), interpolation=cv2.INTER_NEAREST).sum() == 0
+    assert resize_masks(masks, Size(5, 4)) is masks
+
+
+def test_hole_preserving_resize_keeps_a_thin_hole_that_nearest_loses():
+    mask = np.zeros((40, 80), np.uint8)
+    mask[:, 41] = 1  # one column; a nearest downscale by 4 samples columns 2, 6, ..., 42 and skips it
+    working = hole_preserving_resize(mask, Size(20, 10))
+    assert working.shape == (10, 20) and working.dtype == np.uint8
+    assert working[:, 10].all() and working.sum() == 10
+    assert resize_masks(mask[None], Size(20, 10)).sum() == 0
+
+
+def test_hole_preserving_resize_grows_a_hole_when_enlarging():
+    mask = np.array([[1, 0], [0, 0]], np.uint8)
+    expected = np.zeros((4, 4), np.uint8)
+    expected[:3, :3] = 1  # every working pixel with some bilinear weight on the hole
+    np.testing.assert_array_equal(hole_preserving_resize(mask, Size(4, 4)), expected)
+
+
+def test_dilation_with_cross_matches_hand_computed():
+    mask = np.zeros((5, 5), np.uint8)
+    mask[2, 2] = 1
+    once = np.array(
+        [[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]], np.uint8
+    )
+    twice = np.array(
+        [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]], np.uint8
+    )
+    np.testing.assert_array_equal(dilate_holes(mask, 1), once)
+    np.testing.assert_array_equal(dilate_holes(np.stack([mask, once]), 1), np.stack([once, twice]))
+    np.testing.assert_array_equal(dilate_holes(mask, 2), twice)
+    unchanged = dilate_holes(mask, 0)
+    np.testing.assert_array_equal(unchanged, mask)
+    assert unchanged is not mask
+    rows, cols = np.mgrid[0:9, 0:9]
+    within_four_steps = (np.abs(rows - 4) + np.abs(cols - 4) <= 4).astype(np.uint8)
+    np.testing.assert_array_equal(dilate_holes(np.pad(mask, 2)), within_four_steps)  # the release's 4 iterations
+
+
+def test_working_holes_resize_nearest_then_dilate_with_a_cross():
+    masks = np.zeros((1, 8, 12), np.uint8)
+    masks[0, 4:6, 6:8] = 255  # nearest to 6x4 samples rows 1, 3, 5, 7 and columns 1, 3, ..., 11: one pixel at (2, 3)
+    expected = np.zeros((4, 6), np.uint8)
+    expected[2, 3] = expected[1, 3] = expected[3, 3] = expected[2, 2] = expected[2, 4] = 1
+    holes = working_holes(masks, Size(6, 4), dilation=1)
+    np.testing.assert_array_equal(holes[0], expected)
+    np.testing.assert_array_equal(holes, dilate_holes(resize_masks((masks > 0).astype(np.uint8), Size(6, 4)), 1))
+    undilated = np.zeros((4, 6), np.uint8)
+    undilated[2, 3] = 1
+    np.testing.assert_array_equal(working_holes(masks, Size(6, 4), dilation=0)[0], undilated)
+
+
+def test_to_model_input_scales_to_minus_one_one_and_moves_channels_first():
+    frames = np.zeros((2, 1, 2, 3), np.uint8)
+    frames[0, 0, 0] = [0, 255, 128]
+    frames[1, 0, 1] = [255, 0, 51]
+    tensor = to_model_input(frames)
+    assert tensor.shape == (2, 3, 1, 2) and tensor.dtype == torch.float32
+    torch.testing.assert_close(tensor[0, :, 0, 0], torch.tensor([-1.0, 1.0, 128 / 127.5 - 1]))
+    torch.testing.assert_close(tensor[1, :, 0, 1], torch.tensor([1.0, -1.0, 51 / 127.5 - 1]))
+    assert (tensor[0, :, 0, 1] == -1).all() and (tensor[1, :, 0, 0] == -1).all()
+    torch.testing.assert_close(to_model_input(torch.from_numpy(frames)), tensor)
+    assert to_model_input(frames[0]).shape == (3, 1, 2)
+
+
+def test_to_pixel_values_maps_minus_one_one_to_0_255():
+    assert to_pixel_values(np.array([-1.0, 0.0, 1.0])).tolist() == [0.0, 127.5, 255.0]
+    assert to_pixel_values(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0.0, 127.5, 255.0]
+
+
+def test_to_uint8_clips_and_truncates_like_the_release():
+    values = [27.5, 27.99, 255.9, -1.0, 254.9, -3.0, 300.0]
+    expected = [27, 27, 255, 0, 254, 0, 255]
+    as_array = to_uint8(np.array(values))
+    assert as_array.dtype == np.uint8 and as_array.tolist() == expected
+    as_tensor = to_uint8(torch.tensor(values))
+    assert as_tensor.dtype == torch.uint8 and as_tensor.tolist() == expected
+
+
+def test_composite_takes_holes_from_prediction():
+    frames = torch.tensor([1.0, 2.0, 3.0])
+    prediction = torch.tensor([-1.0, -2.0, -3.0])
+    holes = torch.tensor([0.0, 1.0, 0.0])
+    assert composite(prediction, frames, holes).tolist() == [1.0, -2.0, 3.0]
+    frame = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    predicted = np.full((2, 2, 3), 200, np.uint8)
+    hole = np.array([[0, 1], [255, 0]], np.uint8)[..., None]  # any non-zero value is hole
+    expected = frame.copy()
+    expected[0, 1] = expected[1, 0] = 200
+    result = composite(predicted, frame, hole)
+    assert result.dtype == np.uint8
+    np.testing.assert_array_equal(result, expected)
