@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import torch
 
@@ -31,3 +32,35 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512_BF16 or AMX); without them bf16 autocast is emulated and slow."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 on CUDA devices that support it, else fp16 there; bf16 on CPUs with native bf16; else fp32.
+
+    An explicit ``bf16`` on a CPU without native bf16 is honoured with a warning, since it runs
+    an order of magnitude slower than fp32 there (docs/performance.md).
+    """
+    if precision != "auto" and precision not in PRECISIONS:
+        raise InputError(f"precision: expected auto or one of {tuple(PRECISIONS)}, found {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return "bf16"
+        return "fp32"
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn(
+            "precision=bf16 on a CPU without native bf16 instructions (AVX512_BF16 or AMX) runs about 10x slower "
+            "than fp32 (docs/performance.md); pass precision=auto or precision=fp32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from sttn_lightning.devices import cpu_has_native_bf16
 from tests.inference.conftest import box_mask, make_frames, read_png_folder, write_frame_folder, write_mask
 
 
@@ -21,6 +22,8 @@ def test_cli_inpaints_relative_paths_from_any_directory_and_writes_nothing_else(
     )
     assert result.returncode == 0, result.stderr
     assert "4 frames" in result.stdout and "peak RSS" in result.stdout
+    precision = "bf16" if cpu_has_native_bf16() else "fp32"  # precision=auto, the default
+    assert f"cpu {precision}" in result.stdout
     assert read_png_folder(tmp_path / "result").shape == frames.shape
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "hole.png", "result", "weights"]
 

@@ -95,7 +95,8 @@ def test_release_protocol_matches_a_naive_reference(tmp_path, tiny_generator):
     mask = box_mask(90, 50, 30, 15, 60, 35) * 255
     video = write_frame_folder(tmp_path / "frames", frames)
     inpaint_video(
-        video, write_mask(tmp_path / "m.png", mask), tiny_generator, tmp_path / "out", size=TINY_SIZE, protocol="release", progress=False
+        video, write_mask(tmp_path / "m.png", mask), tiny_generator, tmp_path / "out", size=TINY_SIZE, protocol="release",
+        precision="fp32", progress=False,  # the reference computes in fp32
     )
     output = read_png_folder(tmp_path / "out")
     expected = release_reference(tiny_generator, frames, mask.astype(np.uint8), TINY_SIZE)

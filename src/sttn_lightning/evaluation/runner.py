@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from sttn_lightning.devices import resolve_device
 from sttn_lightning.errors import InputError
 from sttn_lightning.evaluation.scoring import DatasetScores, VideoScorer
 from sttn_lightning.inference import InpaintOptions, run_pipeline
@@ -56,7 +55,7 @@ class GeneratorResults:
 
     def stream(self, video_id: str, truth: FrameReader, masks: MaskReader, size: Size, dilation: int, emit: FrameSink) -> None:
         options = InpaintOptions(**{**self.options, "size": size, "mask_dilation": dilation, "protocol": "release"})
-        device = resolve_device(options.device)
+        device = options.resolve_device()
         run_pipeline(
             truth, masks, self.generator, device, options,
             lambda finished: emit(finished.output, finished.source.frame, finished.holes),

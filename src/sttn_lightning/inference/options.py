@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
+from sttn_lightning.devices import PRECISIONS, resolve_device, resolve_precision
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.media import Size
 
 PROTOCOLS = ("native", "release")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_MAX_REFERENCES = 10  # bounds native runs; covers every reference of videos up to ~100 frames
 RELEASE_FPS = 24.0  # what the release writes, used when the input carries no frame rate
 
@@ -31,7 +31,7 @@ class InpaintOptions:
     crop_margin: float = 0.5
     crop_segment: int = 50
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     fps: float | None = None
     crf: int = 18
     overwrite: bool = False
@@ -43,8 +43,8 @@ class InpaintOptions:
         self.size = Size(int(self.size[0]), int(self.size[1]))
         if self.protocol not in PROTOCOLS:
             raise InpaintError(f"protocol: expected one of {PROTOCOLS}, found {self.protocol!r}")
-        if self.precision not in PRECISIONS:
-            raise InpaintError(f"precision: expected one of {tuple(PRECISIONS)}, found {self.precision!r}")
+        if self.precision != "auto" and self.precision not in PRECISIONS:
+            raise InpaintError(f"precision: expected auto or one of {tuple(PRECISIONS)}, found {self.precision!r}")
         if self.max_references == "auto":
             self.max_references = NATIVE_MAX_REFERENCES if self.protocol == "native" else None
         elif self.max_references is not None and (isinstance(self.max_references, str) or self.max_references < 0):
@@ -56,6 +56,17 @@ class InpaintOptions:
             raise InpaintError(
                 f"mask_dilation and crop_margin: expected values >= 0, found {self.mask_dilation!r} and {self.crop_margin!r}"
             )
+
+    def resolve_device(self) -> torch.device:
+        """The device to run on; ``precision`` becomes the one used there (``auto`` resolved)."""
+        device = resolve_device(self.device)
+        self.precision = resolve_precision(self.precision, device)
+        return device
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of the resolved precision (None: fp32, no autocast)."""
+        return PRECISIONS[self.precision]
 
     def output_size(self, source_size: Size) -> Size:
         """The release protocol writes at the working size; the native one at the source's."""
@@ -73,6 +84,7 @@ class InpaintSummary:
     peak_rss_mb: float
     device: str
     protocol: str
+    precision: str
     peak_device_mb: float | None = None
 
     @property
@@ -83,5 +95,6 @@ class InpaintSummary:
         device_memory = f", peak {self.device} memory {self.peak_device_mb:.0f} MB" if self.peak_device_mb is not None else ""
         return (
             f"{self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} frames/s), "
-            f"{self.windows_run} windows run, protocol {self.protocol}, peak RSS {self.peak_rss_mb:.0f} MB{device_memory}"
+            f"{self.windows_run} windows run, protocol {self.protocol}, {self.device} {self.precision}, "
+            f"peak RSS {self.peak_rss_mb:.0f} MB{device_memory}"
         )

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sttn_lightning.devices import peak_rss_mb, resolve_device
+from sttn_lightning.devices import peak_rss_mb
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.inference.options import RELEASE_FPS, InpaintOptions, InpaintSummary
 from sttn_lightning.inference.runner import run_pipeline
@@ -63,7 +63,7 @@ def inpaint_frames(
             f"masks: expected an array of shape {(source.num_frames, source.size.height, source.size.width)} "
             f"(one mask per frame), found {masks.shape}"
         )
-    device = resolve_device(opts.device)
+    device = opts.resolve_device()
     model = _resolve_generator(generator, device)
     check_working_size(opts.size, model)
     written: list[np.ndarray] = []
@@ -93,7 +93,7 @@ def inpaint_video(
     check_output(output, opts.overwrite)
     source = open_frames(video)
     masks = check_masks(open_masks(mask), source.num_frames, source.size, source.path, opts.mask_repeat)
-    device = resolve_device(opts.device)
+    device = opts.resolve_device()
     model = _resolve_generator(generator, device)
     check_working_size(opts.size, model)
     if device.type == "cuda":
@@ -118,5 +118,6 @@ def inpaint_video(
         peak_rss_mb=peak_rss_mb(),
         device=str(device),
         protocol=opts.protocol,
+        precision=opts.precision,
         peak_device_mb=peak_device,
     )

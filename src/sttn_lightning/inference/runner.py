@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
-from sttn_lightning.inference.options import PRECISIONS, InpaintOptions
+from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
@@ -50,8 +50,8 @@ class WindowRunner:
         self.windows_run = 0
 
     def _autocast(self) -> torch.autocast:
-        precision = self.options.precision
-        return torch.autocast(self.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32")
+        dtype = self.options.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def _encode(self, segment: int, crop: Box, indices: Sequence[int], frames: FrameCache) -> None:
         todo = [index for index in indices if (segment, index) not in self.features]
