@@ -33,7 +33,8 @@ def check_working_size(size: Size, generator: InpaintGenerator) -> None:
         )
 
 
-def _resolve_generator(generator: InpaintGenerator | str | os.PathLike | None, device: torch.device) -> InpaintGenerator:
+def load_model(generator: InpaintGenerator | str | os.PathLike | None, device: torch.device) -> InpaintGenerator:
+    """The generator on ``device`` in eval mode: a model as given, or loaded from a checkpoint path."""
     if isinstance(generator, InpaintGenerator):
         return generator.to(device).eval()
     if generator is None:
@@ -64,7 +65,7 @@ def inpaint_frames(
             f"(one mask per frame), found {masks.shape}"
         )
     device = opts.resolve_device()
-    model = _resolve_generator(generator, device)
+    model = load_model(generator, device)
     check_working_size(opts.size, model)
     written: list[np.ndarray] = []
     run_pipeline(source, hole_masks, model, device, opts, lambda finished: written.append(finished.output))
@@ -94,7 +95,7 @@ def inpaint_video(
     source = open_frames(video)
     masks = check_masks(open_masks(mask), source.num_frames, source.size, source.path, opts.mask_repeat)
     device = opts.resolve_device()
-    model = _resolve_generator(generator, device)
+    model = load_model(generator, device)
     check_working_size(opts.size, model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
