@@ -41,12 +41,19 @@ def test_resize_crop_shrinks_by_area_and_enlarges_bilinearly():
 
 
 def test_resize_prediction_is_bilinear_both_ways():
-    row = np.repeat(np.array([[0, 0, 9, 0, 0, 9]], np.float32)[..., None], 3, axis=2)  # (1, 6, 3)
-    np.testing.assert_array_equal(resize_prediction(row, Size(2, 1)), np.zeros((1, 2, 3)))  # samples x = 1 and 4
-    wider = resize_prediction(np.array([[[0] * 3, [8] * 3]], np.float32), Size(4, 1))
-    np.testing.assert_array_equal(wider[..., 0], [[0, 2, 6, 8]])
-    prediction = np.full((10, 20, 3), 7.0, np.float32)
-    assert resize_prediction(prediction, Size(40, 20)).shape == (20, 40, 3)
+    row = torch.tensor([0, 0, 9, 0, 0, 9], dtype=torch.float32).view(1, 1, 6).expand(3, 1, 6)
+    torch.testing.assert_close(resize_prediction(row, Size(2, 1)), torch.zeros(3, 1, 2))  # samples x = 1 and 4
+    wider = resize_prediction(torch.tensor([0.0, 8.0]).view(1, 1, 2).expand(3, 1, 2), Size(4, 1))
+    torch.testing.assert_close(wider[0], torch.tensor([[0.0, 2.0, 6.0, 8.0]]))
+    assert resize_prediction(torch.full((3, 10, 20), 7.0), Size(40, 20)).shape == (3, 20, 40)
+
+
+@pytest.mark.parametrize("size", [Size(61, 37), Size(13, 9)])
+def test_resize_prediction_matches_opencvs_linear_resize(size):
+    prediction = np.random.default_rng(4).uniform(0, 255, (24, 32, 3)).astype(np.float32)
+    expected = cv2.resize(prediction, size, interpolation=cv2.INTER_LINEAR)
+    resized = resize_prediction(torch.from_numpy(prediction).permute(2, 0, 1), size).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(resized, expected, atol=1e-3)
 
 
 def test_resize_masks_is_pil_nearest_not_opencv_nearest():

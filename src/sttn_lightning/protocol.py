@@ -23,6 +23,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from sttn_lightning.media.size import Size
@@ -48,11 +49,15 @@ def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
     return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def resize_prediction(prediction: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
-    """A float (h, w, 3) prediction at the working size back to a crop's ``size``, bilinear."""
-    if Size.of(prediction) == tuple(size):
+def resize_prediction(prediction: torch.Tensor, size: Size | Sequence[int]) -> torch.Tensor:
+    """A (3, h, w) float prediction at the working size back to a crop's ``size``, bilinear, on its device.
+
+    Half-pixel centres and no antialiasing: OpenCV's INTER_LINEAR, which the native protocol used
+    on the host before the predictions stayed on the device.
+    """
+    if tuple(prediction.shape[-1:-3:-1]) == tuple(size):
         return prediction
-    return cv2.resize(prediction, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return F.interpolate(prediction[None], size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
 
 
 def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:

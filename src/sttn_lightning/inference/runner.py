@@ -39,14 +39,18 @@ class FinishedFrame:
 
 
 class WindowRunner:
-    """The generator calls of one run: encoding with feature reuse, windows, blending, the paste-back."""
+    """The generator calls of one run: encoding with feature reuse, windows, blending, the paste-back.
+
+    Predictions stay on the device from the decoder to the blended hole region of each frame;
+    only a finished frame's hole box is copied back to the host.
+    """
 
     def __init__(self, generator: InpaintGenerator, device: torch.device, options: InpaintOptions) -> None:
         self.generator = generator
         self.device = device
         self.options = options
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.blended: dict[int, np.ndarray] = {}
+        self.blended: dict[int, torch.Tensor] = {}  # (3, h, w) float32 over each frame's hole box
         self.windows_run = 0
 
     def _autocast(self) -> torch.autocast:
@@ -68,28 +72,29 @@ class WindowRunner:
             self.features[(segment, index)] = (feature, mask)
 
     def run_window(self, step: WindowStep, frames: FrameCache) -> None:
-        """Predict the window's neighbours and blend the results inside each frame's hole box."""
+        """Predict the window's neighbours and blend the results inside each frame's hole box, on the device."""
         window, crop = step.window, step.crop
         self._encode(step.segment, crop, window.frames, frames)
         features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
         masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
         with self._autocast():
             predicted = self.generator.decode_features(features[None], masks[None], len(window.neighbours))[0]
-        pixels = to_pixel_values(predicted.float()).permute(0, 2, 3, 1).cpu().numpy()
+        pixels = to_pixel_values(predicted.float())
         for index, prediction in zip(window.neighbours, pixels):
             box = frames[index].holes
             if box is None:
                 continue
-            values = to_uint8(resize_prediction(prediction, (crop.width, crop.height))[box.relative(crop).slices])
-            self.blended[index] = blend(self.blended.get(index), values)
+            in_crop = resize_prediction(prediction, (crop.width, crop.height))[:, box.relative(crop).slices[0], box.relative(crop).slices[1]]
+            self.blended[index] = blend(self.blended.get(index), to_uint8(in_crop))
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
-        """The output frame: the input with its hole pixels replaced by the blended prediction."""
+        """The output frame: the input with its hole pixels replaced by the blended prediction (one copy off the device)."""
         output = prepared.frame.copy()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
-            region[...] = composite(to_uint8(self.blended.pop(index)), region, prepared.hole_mask[..., None])
+            predicted = to_uint8(self.blended.pop(index)).permute(1, 2, 0).cpu().numpy()
+            region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
 
     def release(self, keys: Sequence[FeatureKey]) -> None:

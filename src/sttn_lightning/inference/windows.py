@@ -11,8 +11,12 @@ average: the first result, then 0.5 * old + 0.5 * new, in float32 as the release
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import torch
+
+Values = TypeVar("Values", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,9 @@ def last_neighbour_window(windows: list[Window], num_frames: int) -> list[int]:
     return last
 
 
-def blend(previous: np.ndarray | None, prediction: np.ndarray) -> np.ndarray:
-    """The release's running average of overlapping window results, float32."""
+def blend(previous: Values | None, prediction: Values) -> Values:
+    """The release's running average of overlapping window results, float32 (numpy or torch, on any device)."""
+    values = prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
     if previous is None:
-        return prediction.astype(np.float32)
-    return previous * np.float32(0.5) + prediction.astype(np.float32) * np.float32(0.5)
+        return values
+    return previous * 0.5 + values * 0.5
