@@ -16,7 +16,7 @@ from sttn_lightning.cli import CONFIG_DIR, fail
 from sttn_lightning.data import DataError
 from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
 from sttn_lightning.inference import InpaintError
-from sttn_lightning.inference.pipeline import resolve_device
+from sttn_lightning.devices import resolve_device
 from sttn_lightning.metrics import load_i3d
 from sttn_lightning.models import CheckpointError, load_generator
 

@@ -30,7 +30,7 @@ print(summary.peak_rss_mb)
 # ahead of each, frames dropped once 16 frames behind.
 READER_CHILD = """
 import sys
-from sttn_lightning.inference.pipeline import peak_rss_mb
+from sttn_lightning.devices import peak_rss_mb
 from sttn_lightning.inference.video_io import open_frames
 source = open_frames(sys.argv[1])
 held = {}

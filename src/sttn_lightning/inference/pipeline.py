@@ -26,8 +26,6 @@ with them. ``max_references`` bounds both; ``auto`` caps native runs at 10.
 from __future__ import annotations
 
 import os
-import resource
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from sttn_lightning.data.masks import dilate_masks
+from sttn_lightning.devices import peak_rss_mb, resolve_device
 from sttn_lightning.inference.arrays import ArrayFrames, ArrayMasks, MaskReader
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, resize_like_release, to_working, union, working_to_box
@@ -119,28 +118,6 @@ class InpaintSummary:
             f"{self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} frames/s), "
             f"{self.windows_run} windows run, protocol {self.protocol}, peak RSS {self.peak_rss_mb:.0f} MB{device_memory}"
         )
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an explicit device must be available."""
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if name == "auto":
-        return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if available[kind]))
-    if name not in available:
-        raise InpaintError(f"device: expected auto, cpu, cuda or mps, found {name!r}")
-    if not available[name]:
-        raise InpaintError(f"device: {name} is not available on this machine; pass device=auto or device=cpu")
-    return torch.device(name)
 
 
 def check_working_size(size: tuple[int, int], generator: InpaintGenerator) -> None:
