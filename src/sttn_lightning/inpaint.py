@@ -1,7 +1,8 @@
-"""Command line: `python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT [option=value ...]`.
+"""Command line: ``sttn-inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT [option=value ...]``.
 
-A thin Hydra main over ``inference.inpaint_video``; the options are documented in conf/inpaint.yaml.
-Bad input ends the run with exit code 2 and a one-line message instead of a traceback.
+A thin Hydra main over ``inference.inpaint_video`` (also ``python -m sttn_lightning.inpaint``);
+the options are documented in conf/inpaint.yaml and listed by ``--help``. Bad input ends the run
+with exit code 2 and a one-line message instead of a traceback (``cli.run_command``).
 """
 
 from __future__ import annotations
@@ -9,26 +10,33 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sttn_lightning.cli import CONFIG_DIR, fail
-from sttn_lightning.inference import InpaintError, inpaint_video
-from sttn_lightning.models import CheckpointError
+from sttn_lightning.cli import CONFIG_PATH, Command, fail, run_command, usage_errors
+from sttn_lightning.inference import inpaint_video
 
 INPUT_KEYS = ("video", "mask", "ckpt", "output")
+COMMAND = Command(
+    name="sttn-inpaint",
+    usage="sttn-inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT [option=value ...]",
+    summary="Inpaint the holes of a video with a trained STTN generator, at the video's own resolution.",
+    config_name="inpaint",
+)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="inpaint")
-def main(cfg: DictConfig) -> None:
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="inpaint")
+def inpaint(cfg: DictConfig) -> None:
     missing = [key for key in INPUT_KEYS if OmegaConf.is_missing(cfg, key)]
     if missing:
         needed = ", ".join(f"{key}=" for key in missing)
-        fail(f"missing {needed}; usage: python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT")
-    options = OmegaConf.to_container(cfg, resolve=True)
-    inputs = [options.pop(key) for key in INPUT_KEYS]
-    try:
-        summary = inpaint_video(*inputs, **options)
-    except (InpaintError, CheckpointError) as error:
-        fail(str(error))
-    print(summary)
+        fail(f"missing {needed}; usage: {COMMAND.usage}")
+    with usage_errors(COMMAND):
+        options = OmegaConf.to_container(cfg, resolve=True)
+        inputs = [options.pop(key) for key in INPUT_KEYS]
+        print(inpaint_video(*inputs, **options))
+
+
+def main() -> None:
+    """The console script ``sttn-inpaint``."""
+    run_command(inpaint, COMMAND)
 
 
 if __name__ == "__main__":
