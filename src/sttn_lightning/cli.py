@@ -58,6 +58,8 @@ def fail(message: str) -> NoReturn:
 def describe(error: BaseException) -> str:
     """The message of a usage error, with the OmegaConf cause Hydra wraps and a quoting hint for parse errors."""
     message = str(error)
+    if isinstance(error, OverrideParseException) and error.override not in message:
+        message = f"cannot parse the override {error.override!r}: {message}"
     cause = error.__cause__
     if isinstance(error, HydraException) and cause is not None and str(cause).strip():
         message = f"{message} ({str(cause).strip().splitlines()[0]})"
