@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TRAIN_STAMP := $(VENV)/.installed-train
 TEST_STAMP := $(VENV)/.installed-test
-TEST_EXTRAS := dev,train,sweep  # the whole suite: test tools, training, sweeps (Optuna, submitit)
+# the whole suite needs the test tools, training and sweeps (Optuna, submitit)
+TEST_EXTRAS := dev,train,sweep
 
 .PHONY: install train test test-fast clean
 
