@@ -68,6 +68,7 @@ def test_peak_rss_on_windows_comes_from_psutil(monkeypatch):
     assert peak_rss_mb() == 300.0
 
 
+@pytest.mark.slow  # a child process
 def test_inference_imports_without_the_resource_module():
     code = "import sys; sys.modules['resource'] = None; import sttn_lightning.inference, sttn_lightning.devices"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
