@@ -78,6 +78,7 @@ def test_every_top_level_option_has_a_one_line_doc(config_name):
         ("sttn-inpaint", ["video=my clip (1).mp4"], "cannot parse the override 'video=my clip (1).mp4'"),
         ("sttn-inpaint", ["video=a,b.mp4"], "Ambiguous value for argument 'video=a,b.mp4'"),
         ("sttn-inpaint", ["video=in.mp4"], "missing mask=, ckpt=, output=; usage: sttn-inpaint video=IN"),
+        ("sttn-evaluate", ["ckpt=???"], "Missing mandatory value: ckpt"),
     ],
 )
 def test_hydra_errors_are_one_line_and_exit_2(monkeypatch, capsys, name, args, message):
