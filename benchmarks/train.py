@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from lightning.pytorch import Callback, Trainer
 from omegaconf import DictConfig
 
+from sttn_lightning.cli import CONFIG_MODULE
 from sttn_lightning.lit_module import STTNLitModule
 from sttn_lightning.models import discriminator_adv_loss, generator_adv_loss, hole_l1, valid_l1
 from sttn_lightning.protocol import composite
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 # (model config, batch, frames, height, width, timed iterations): the tiny model at the demo
 # resolution; the full model at a small resolution so a CPU finishes a few iterations in seconds
 CASES = (
@@ -38,7 +37,7 @@ WARMUP_ITERATIONS = 2
 
 
 def model_config(name: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose("train", overrides=[f"model={name}"]).model
 
 

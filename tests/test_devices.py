@@ -1,14 +1,79 @@
-"""Device and precision choice: `precision=auto` per device, the warning for emulated bf16 on a CPU."""
+"""device= parsing (cuda:N included), precision=auto per device, and peak memory on every platform, Windows without `resource`."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
 import warnings
 
 import pytest
 import torch
 
 from sttn_lightning import devices
+from sttn_lightning.devices import DeviceError, peak_rss_mb, resolve_device
 from sttn_lightning.errors import InputError
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_cpu_and_auto_without_accelerators(monkeypatch):
+    monkeypatch.setattr(devices, "_available", lambda kind: kind == "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_auto_prefers_cuda(two_gpus):
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:1"])
+def test_cuda_and_an_existing_cuda_index_are_accepted(two_gpus, name):
+    assert resolve_device(name) == torch.device(name)
+
+
+def test_cuda_index_past_the_last_gpu_names_the_range(two_gpus):
+    with pytest.raises(DeviceError, match=r"device: cuda:2 does not exist; this machine has 2 CUDA device\(s\), cuda:0 to cuda:1"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cuda:", "cpu:0", "mps:1"])
+def test_malformed_names_are_input_errors(two_gpus, name):
+    with pytest.raises(InputError, match=r"expected auto, cpu, cuda, cuda:N \(N a GPU index\) or mps"):
+        resolve_device(name)
+
+
+def test_missing_kind_suggests_auto(monkeypatch):
+    monkeypatch.setattr(devices, "_available", lambda kind: kind == "cpu")
+    with pytest.raises(DeviceError, match="device: cuda:0 is not available on this machine; pass device=auto"):
+        resolve_device("cuda:0")
+
+
+def test_peak_rss_grows_with_an_allocation():
+    before = peak_rss_mb()
+    block = bytearray(64 * 2**20)
+    block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page so it is resident
+    assert peak_rss_mb() >= max(before, 64)
+
+
+def test_peak_rss_on_windows_comes_from_psutil(monkeypatch):
+    memory = types.SimpleNamespace(peak_wset=300 * 2**20)
+    fake_psutil = types.SimpleNamespace(Process=lambda: types.SimpleNamespace(memory_info=lambda: memory))
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setitem(sys.modules, "psutil", fake_psutil)
+    monkeypatch.setitem(sys.modules, "resource", None)  # as on Windows: importing it fails
+    assert peak_rss_mb() == 300.0
+
+
+@pytest.mark.slow  # a child process
+def test_inference_imports_without_the_resource_module():
+    code = "import sys; sys.modules['resource'] = None; import sttn_lightning.inference, sttn_lightning.devices"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])

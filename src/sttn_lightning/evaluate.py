@@ -1,8 +1,9 @@
-"""Command line: `python -m sttn_lightning.evaluate ckpt=WEIGHTS data=davis [i3d=I3D] [option=value ...]`.
+"""Command line: ``sttn-evaluate ckpt=WEIGHTS data=davis [i3d=I3D] [option=value ...]``.
 
-A thin Hydra main over ``evaluation.evaluate_dataset``; options are documented in conf/evaluate.yaml.
-Inputs are all checked (weights, dataset layout, masks against videos, saved results) before
-the first video runs; bad input ends with exit code 2 and a one-line message.
+A thin Hydra main over ``evaluation.evaluate_dataset`` (also ``python -m sttn_lightning.evaluate``);
+options are documented in conf/evaluate.yaml and listed by ``--help``. Inputs are all checked
+(weights, dataset layout, masks against videos, saved results) before the first video runs; bad
+input ends with exit code 2 and a one-line message (``cli.run_command``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sttn_lightning.cli import CONFIG_DIR, fail
+from sttn_lightning.cli import CONFIG_PATH, Command, run_command, usage_errors
 from sttn_lightning.devices import resolve_device
-from sttn_lightning.errors import InputError
 from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
 from sttn_lightning.media import Size, open_eval_set
 from sttn_lightning.metrics import load_i3d
 from sttn_lightning.models import load_generator
 
 INFERENCE_KEYS = ("neighbour_stride", "reference_stride", "max_references", "device", "precision")
+COMMAND = Command(
+    name="sttn-evaluate",
+    usage="sttn-evaluate ckpt=WEIGHTS | results_dir=PATH  data=davis|youtube_vos [i3d=I3D] [option=value ...]",
+    summary="Score a generator (or saved results) on a test set with the follow-up papers' protocol.",
+    config_name="evaluate",
+    usage_errors=(FileNotFoundError, ValueError),  # also from the libraries that read the inputs
+)
 
 
 def run(cfg: DictConfig) -> dict:
@@ -62,12 +69,15 @@ def _eval_set(data: DictConfig):
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    try:
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+def evaluate(cfg: DictConfig) -> None:
+    with usage_errors(COMMAND):
         run(cfg)
-    except InputError as error:
-        fail(str(error))
+
+
+def main() -> None:
+    """The console script ``sttn-evaluate``."""
+    run_command(evaluate, COMMAND)
 
 
 if __name__ == "__main__":

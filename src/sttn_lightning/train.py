@@ -1,8 +1,10 @@
-"""Training entry point: ``python -m sttn_lightning.train [overrides]`` (configs in ``conf/train.yaml``).
+"""Training entry point: ``sttn-train [overrides]`` or ``python -m sttn_lightning.train [overrides]`` (``conf/train.yaml``).
 
 Builds the datamodule, the LightningModule, callbacks, loggers and trainer from the config,
 validates the untrained network (so the run's first val/psnr is the starting point), fits,
-and prints where the run's files are. Returns ``optimized_metric`` for sweepers.
+and prints where the run's files are. Returns ``optimized_metric`` for sweepers. Usage errors
+(a missing dataset, a bad value, a Hydra override error) end with one line and exit code 2
+(``cli.run_command``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.callbacks import GeneratorExport, ValidationSamplePanel
+from sttn_lightning.cli import CONFIG_PATH, Command, run_command, usage_errors
+from sttn_lightning.errors import InputError
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 from sttn_lightning.utils.instantiate import instantiate_group
 
@@ -25,7 +29,18 @@ from sttn_lightning.utils.instantiate import instantiate_group
 # optimiser steps; that is the state a resume must continue from, so the warning is noise here.
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+COMMAND = Command(
+    name="sttn-train",
+    usage="sttn-train [+experiment=NAME] [group=choice ...] [key=value ...]   (sweeps: sttn-train -m ...)",
+    summary="Train STTN; with no arguments, the tiny model on the embedded demo data on the CPU.",
+    config_name="train",
+    extra_groups={
+        "+experiment": "the release's recipes (full model, DDP, 500k iterations)",
+        "+hparams_search": "Optuna search maximising val/psnr (with -m)",
+        "+debug": "short runs without logger or callbacks",
+        "hydra/launcher": "how -m runs its jobs (slurm and submitit_* need the [sweep] extra)",
+    },
+)
 
 
 def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
@@ -87,16 +102,22 @@ def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, 
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+def train_job(cfg: DictConfig) -> float | None:
     """Hydra main; returns the value of ``optimized_metric`` after training (for sweepers)."""
-    metrics = train(cfg)
-    metric_name = cfg.get("optimized_metric")
-    if metric_name is None:
-        return None
-    if metric_name not in metrics["after"]:
-        raise KeyError(f"optimized_metric {metric_name!r} was not logged; logged: {sorted(metrics['after'])}")
-    return metrics["after"][metric_name]
+    with usage_errors(COMMAND):
+        metrics = train(cfg)
+        metric_name = cfg.get("optimized_metric")
+        if metric_name is None:
+            return None
+        if metric_name not in metrics["after"]:
+            raise InputError(f"optimized_metric: expected a logged metric {sorted(metrics['after'])}, found {metric_name!r}")
+        return metrics["after"][metric_name]
+
+
+def main() -> None:
+    """The console script ``sttn-train``."""
+    run_command(train_job, COMMAND)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,15 @@
 """The data configs compose with paths/default and instantiate the datamodule."""
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
+from sttn_lightning.cli import CONFIG_MODULE
 from sttn_lightning.data import VideoInpaintingDataModule
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _compose(name, *overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose(config_name=None, overrides=[f"+data={name}", "+paths=default", *overrides])
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from sttn_lightning.cli import CONFIG_DIR
+from sttn_lightning.cli import CONFIG_MODULE
 from sttn_lightning.metrics import InceptionI3d
 from sttn_lightning.models import InpaintGenerator, export_generator
 from tests.data.conftest import write_frames_dataset, write_mask_folders
@@ -57,7 +57,7 @@ def evaluate_overrides(dataset: Path, output: Path, *extra: str) -> list[str]:
 
 def compose_evaluate(overrides: list[str]) -> DictConfig:
     """The evaluate config as the CLI would build it, with the Hydra runtime set so that its interpolations resolve."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose("evaluate", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):

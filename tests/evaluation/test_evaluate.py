@@ -28,6 +28,7 @@ def _cli(*overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sttn_lightning.evaluate", *overrides], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow  # a whole evaluation run in a child process, I3D included
 def test_tiny_generator_end_to_end_writes_the_three_files(tmp_path, dataset, tiny_checkpoint, i3d_weights):
     output = tmp_path / "run"
     done = _cli(*evaluate_overrides(dataset, output, f"ckpt={tiny_checkpoint}", f"i3d={i3d_weights}", "save_frames=true"))
@@ -44,6 +45,7 @@ def test_tiny_generator_end_to_end_writes_the_three_files(tmp_path, dataset, tin
     assert len(saved) == COUNTS["bear"] and Image.open(saved[0]).size == TINY_SIZE
 
 
+@pytest.mark.slow  # a whole evaluation run in a child process
 def test_ground_truth_against_itself_scores_perfectly(tmp_path, dataset, i3d_weights):
     cfg = compose_evaluate(evaluate_overrides(dataset, tmp_path / "gt", f"results_dir={dataset / 'JPEGImages'}", f"i3d={i3d_weights}"))
     metrics = run(cfg)

@@ -14,8 +14,11 @@ import subprocess
 import sys
 
 import imageio_ffmpeg
+import pytest
 
 from tests.inference.conftest import TINY_GENERATOR, TINY_SIZE, box_mask, write_mask
+
+pytestmark = pytest.mark.slow  # child-process runs over long clips
 
 CHILD = """
 import sys

@@ -93,7 +93,11 @@ RELEASE_PIXEL_GRIDS_AT_864 = ((2, 2), (6, 6), (12, 12), (24, 24))
 
 @pytest.mark.parametrize(
     "height, width, patch_grids",
-    [(240, 432, DEFAULT_PATCH_GRIDS), (480, 864, DEFAULT_PATCH_GRIDS), (480, 864, RELEASE_PIXEL_GRIDS_AT_864)],
+    [
+        (240, 432, DEFAULT_PATCH_GRIDS),
+        pytest.param(480, 864, DEFAULT_PATCH_GRIDS, marks=pytest.mark.slow),
+        pytest.param(480, 864, RELEASE_PIXEL_GRIDS_AT_864, marks=pytest.mark.slow),
+    ],
 )
 def test_matches_release_oracle(height, width, patch_grids):
     model = InpaintGenerator(patch_grids=patch_grids).eval()

@@ -1,7 +1,7 @@
 """Compose-API fixtures for the training tests: a tiny frame-folder dataset and tiny configs.
 
-Configs are composed with Hydra's compose API from the project's conf/ (the same files the CLI
-uses), pointed at a dataset written into tmp_path, with the tiny model and a CPU trainer.
+Configs are composed with Hydra's compose API from the installed sttn_lightning.conf (conf/, the
+same files the CLI uses), pointed at a dataset written into tmp_path, with the tiny model and a CPU trainer.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+from sttn_lightning.cli import CONFIG_MODULE
+
 HEIGHT, WIDTH, NUM_FRAMES = 32, 48, 8
 TRAIN_VIDEOS, TEST_VIDEOS = ("a", "b"), ("c",)
 
@@ -88,7 +89,7 @@ def compose_train(tiny_dataset: Path, tmp_path: Path) -> ComposeTrain:
     """
 
     def _compose(*overrides: str, workdir: Path = tmp_path) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             cfg = compose(
                 "train", overrides=[*tiny_overrides(tiny_dataset, workdir), *overrides], return_hydra_config=True
             )

@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
 from tests.training.conftest import tiny_overrides
+
+pytestmark = pytest.mark.slow  # child-process training runs (DDP, multirun, Optuna)
 
 
 def _run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:

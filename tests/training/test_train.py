@@ -24,6 +24,7 @@ def test_fast_dev_run_of_every_experiment(compose_train: ComposeTrain, experimen
     assert math.isfinite(metrics["after"]["val/psnr"])
 
 
+@pytest.mark.slow  # a whole training run with wandb, checkpoints, export and samples
 def test_training_run_logs_metrics_media_and_exports(compose_train: ComposeTrain, tmp_path: Path) -> None:
     cfg = compose_train(
         "logger=wandb",
