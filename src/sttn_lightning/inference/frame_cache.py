@@ -1,13 +1,15 @@
 """Decoded frames at the protocol's resolution with their dilated holes, kept from first need to last use.
 
 The cache reads sequentially and seeks only far ahead: it holds at most the frames of the current
-window, the references ahead of it and one sequential run (READ_AHEAD frames), a bound set by the
-options and not by the video's length. A frame's holes are kept only inside their box.
+window, the references ahead of it, one sequential run (READ_AHEAD frames) and one chunk read
+ahead in the background, a bound set by the options and not by the video's length. A frame's
+holes are kept only inside their box.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +66,12 @@ class Prepared:
 
 
 class FrameCache:
-    """Frames prepared for the run (resized for the release protocol, holes attached), by index."""
+    """Frames prepared for the run (resized for the release protocol, holes attached), by index.
+
+    Decoding and preparing run in one reader thread: after each request the next sequential
+    chunk is prepared ahead while the model works, and every read goes through that thread, so
+    the reader is never used from two threads at once.
+    """
 
     def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None) -> None:
         self._source = source
@@ -72,15 +79,35 @@ class FrameCache:
         self._boxes = boxes
         self._resize_to = resize_to  # the release protocol's working size; None keeps the source's frames
         self._frames: dict[int, Prepared] = {}
-        self._cursor = 0  # every frame below it has been read
+        self._cursor = 0  # every frame below it has been read or is being read ahead
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
+        self._ahead: Future[dict[int, Prepared]] | None = None
 
-    def _prepare(self, indices: list[int]) -> None:
+    def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
+        """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
+        prepared = {}
         for index, frame in zip(indices, self._source.read(indices)):
             if self._resize_to is not None:
                 frame = resize_frame(frame, self._resize_to)
             box = self._boxes[index]
             hole_mask = None if box is None else self._holes.read([index])[0][box.slices].copy()
-            self._frames[index] = Prepared(frame, box, hole_mask)
+            prepared[index] = Prepared(frame, box, hole_mask)
+        return prepared
+
+    def _decode(self, indices: list[int]) -> None:
+        if self._ahead is not None:
+            self._frames.update(self._ahead.result())
+            self._ahead = None
+            indices = [index for index in indices if index not in self._frames]
+        if indices:
+            self._frames.update(self._reader.submit(self._prepare, indices).result())
+
+    def _read_ahead(self) -> None:
+        end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
+        ahead = [index for index in range(self._cursor, end) if index not in self._frames]
+        self._cursor = end
+        if ahead:
+            self._ahead = self._reader.submit(self._prepare, ahead)
 
     def ensure(self, indices: Iterable[int]) -> None:
         """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
@@ -92,11 +119,10 @@ class FrameCache:
         if near:
             end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
             run = [index for index in range(self._cursor, end) if index not in self._frames]
-            self._cursor = end
-        far = [index for index in missing if index not in run]
-        for batch in (run, far):
-            if batch:
-                self._prepare(batch)
+            self._cursor = max(self._cursor, end)
+        self._decode(sorted(set(run) | set(missing)))
+        if self._ahead is None:
+            self._read_ahead()
 
     def __getitem__(self, index: int) -> Prepared:
         return self._frames[index]
@@ -104,3 +130,13 @@ class FrameCache:
     def release(self, indices: Iterable[int]) -> None:
         for index in indices:
             self._frames.pop(index, None)
+
+    def close(self) -> None:
+        """Stop reading ahead; waits for a read in progress, which ends with the source."""
+        self._reader.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> FrameCache:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

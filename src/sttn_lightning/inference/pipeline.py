@@ -17,7 +17,8 @@ from tqdm import tqdm
 from sttn_lightning.devices import peak_rss_mb
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.inference.options import RELEASE_FPS, InpaintOptions, InpaintSummary
-from sttn_lightning.inference.runner import run_pipeline
+from sttn_lightning.inference.background import BackgroundConsumer
+from sttn_lightning.inference.runner import FinishedFrame, run_pipeline
 from sttn_lightning.media import ArrayFrames, ArrayMasks, MediaError, Size, check_masks, check_output, open_frames, open_masks, open_writer
 from sttn_lightning.models import InpaintGenerator, load_generator
 
@@ -102,10 +103,14 @@ def inpaint_video(
 
     fps = opts.fps or source.fps or RELEASE_FPS
     progress = tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name)
-    with progress, open_writer(output, opts.output_size(source.size), fps, source.audio_path, opts.crf, opts.overwrite) as writer:
+    with (
+        progress,
+        open_writer(output, opts.output_size(source.size), fps, source.audio_path, opts.crf, opts.overwrite) as writer,
+        BackgroundConsumer(writer.write) as background,
+    ):
 
-        def write(finished) -> None:
-            writer.write(finished.output)
+        def write(finished: FinishedFrame) -> None:
+            background.put(finished.output)
             progress.update(1)
 
         windows_run = run_pipeline(source, masks, model, device, opts, write)

@@ -119,9 +119,8 @@ def run_pipeline(
     holes = Holes(masks, frame_size, options.mask_dilation)
     boxes = holes.boxes(source.num_frames)
     resize_to = options.size if options.protocol == "release" else None
-    frames = FrameCache(source, holes, boxes, resize_to)
     runner = WindowRunner(model, device, options)
-    with torch.inference_mode():
+    with FrameCache(source, holes, boxes, resize_to) as frames, torch.inference_mode():
         for step in make_plan(boxes, frame_size, options):
             frames.ensure(step.decode)
             if step.runs:
