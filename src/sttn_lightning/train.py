@@ -7,6 +7,7 @@ and prints where the run's files are. Returns ``optimized_metric`` for sweepers.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.callbacks import GeneratorExport, ValidationSamplePanel
+from sttn_lightning.lit_module import STTNLitModule, TrainingDiverged
+from sttn_lightning.resilience import (
+    PreemptionCheckpoint,
+    requeue_slurm_job,
+    resume_wandb_run,
+    slurm_resume_checkpoint,
+)
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 from sttn_lightning.utils.instantiate import instantiate_group
 
@@ -32,7 +40,13 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """Run one training job; returns the validation metrics before and after training."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / cfg.task_name)
+    task_log_dir = Path(cfg.paths.log_dir) / cfg.task_name
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), task_log_dir)
+    first_task = os.environ.get("SLURM_PROCID", "0") == "0"
+    requeued_from = slurm_resume_checkpoint(task_log_dir, Path(cfg.paths.output_dir), record_attempt=first_task)
+    if ckpt_path is None and requeued_from is not None:
+        ckpt_path = requeued_from  # a requeued SLURM job continues where its earlier attempt stopped
+    resume_wandb_run(cfg.get("logger"), ckpt_path)  # a resumed run logs into the same wandb run
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_group(cfg.get("callbacks"))
@@ -46,10 +60,18 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
         before: dict[str, float] = {}
         if cfg.get("validate_before_training") and ckpt_path is None:
             before = _as_floats(trainer.validate(model, datamodule=datamodule)[0])
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except TrainingDiverged:
+            if trainer.is_global_zero:
+                print(_run_summary(trainer, before, _as_floats(trainer.callback_metrics)))
+            raise
         after = _as_floats(trainer.callback_metrics)
         if trainer.is_global_zero:
             print(_run_summary(trainer, before, after))
+            preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
+            if preemption is not None and preemption.should_requeue:
+                requeue_slurm_job()
     finally:
         if any(isinstance(logger, WandbLogger) for logger in loggers):
             import wandb
@@ -65,6 +87,12 @@ def _as_floats(metrics: Any) -> dict[str, float]:
 def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, float]) -> str:
     """Where the run's files are, and val/psnr at both ends."""
     lines = [f"Trained {trainer.global_step} iterations. Run directory: {trainer.default_root_dir}"]
+    module = trainer.lightning_module
+    if isinstance(module, STTNLitModule):
+        lines.append(
+            f"Skipped samples (unreadable clips replaced): {module.skipped_samples}. "
+            f"Non-finite steps (optimiser steps skipped): {module.nonfinite_steps}"
+        )
     if "val/psnr" in after:
         start = f"{before['val/psnr']:.2f} dB before training -> " if "val/psnr" in before else ""
         lines.append(f"Validation PSNR: {start}{after['val/psnr']:.2f} dB at iteration {trainer.global_step}")
@@ -78,6 +106,11 @@ def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, 
             lines.append(f"Exported generator ({{'netG': ...}} format): {callback.path}")
         elif isinstance(callback, ValidationSamplePanel) and callback.last_video_path is not None:
             lines.append(f"Sample video: {callback.last_video_path}")
+        elif isinstance(callback, PreemptionCheckpoint) and callback.signal_name is not None:
+            lines.append(
+                f"Stopped by {callback.signal_name} at iteration {callback.iteration}: {callback.checkpoint_path} "
+                "(resume with ckpt_path=last)"
+            )
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             run_dir = Path(logger.experiment.dir).parent
