@@ -7,18 +7,28 @@ compare what they leave behind with an uninterrupted run of the same config.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
+import hydra
 import pytest
 import torch
+from lightning.pytorch import Callback
+from lightning.pytorch.plugins import MixedPrecision
 
+from sttn_lightning import lit_module
+from sttn_lightning.data import DataError
+from sttn_lightning.lit_module import HEALTH_KEY, TrainingDiverged
 from sttn_lightning.models.checkpoint import CheckpointError
+from sttn_lightning.train import train
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
-from tests.training.conftest import tiny_overrides
+from tests.training.conftest import ComposeTrain, tiny_overrides
 from tests.training.faults import ROOT, finish, killed_by, read_draws, run_training, start_training
 
 EVERY = 4  # checkpoint interval (iterations)
@@ -199,3 +209,148 @@ def test_a_preempted_run_saves_at_the_current_iteration_exits_cleanly_and_resume
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(read_draws(tmp_path / "second.jsonl")) == list(range(4, STEPS))
     assert torch.load(runs / "second" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == STEPS
+
+
+# --- corrupt samples ----------------------------------------------------------------------------
+
+
+def _dataset_with_corrupt_video(tiny_dataset: Path, tmp_path: Path, video_id: str) -> Path:
+    """A copy of the tiny dataset whose video ``video_id`` has undecodable frames after the first."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset, root)
+    for frame in sorted((root / "JPEGImages" / video_id).iterdir())[1:]:
+        frame.write_bytes(b"\xff\xd8 truncated")
+    return root
+
+
+def test_unreadable_training_clips_are_skipped_logged_once_counted_and_summarised(
+    compose_train: ComposeTrain, tiny_dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    root = _dataset_with_corrupt_video(tiny_dataset, tmp_path, "a")
+    cfg = compose_train(f"data.root={root}", "trainer.max_steps=3", "validate_before_training=false")
+    with caplog.at_level(logging.WARNING, logger="sttn_lightning.lit_module"):
+        metrics = train(cfg)
+    # a clip of "a" in every batch of 2 (2 training videos): at least one unreadable read per iteration
+    skipped = int(metrics["after"]["train/skipped_samples"])
+    assert skipped >= 3
+    warnings = [r.getMessage() for r in caplog.records if "Skipped an unreadable training clip" in r.getMessage()]
+    assert warnings and all(f"{root / 'JPEGImages' / 'a'}/" in message for message in warnings)
+    assert len(warnings) == len(set(warnings))  # each path once, however often it is met
+    assert f"Skipped samples (unreadable clips replaced): {skipped}. Non-finite steps (optimiser steps skipped): 0" in capsys.readouterr().out
+
+
+def test_on_bad_sample_error_stops_training_with_the_path(compose_train: ComposeTrain, tiny_dataset: Path, tmp_path: Path) -> None:
+    root = _dataset_with_corrupt_video(tiny_dataset, tmp_path, "a")
+    cfg = compose_train(f"data.root={root}", "data.on_bad_sample=error", "validate_before_training=false")
+    with pytest.raises(DataError, match=rf"{root / 'JPEGImages' / 'a'}/\d+\.jpg: expected a decodable"):
+        train(cfg)
+
+
+def test_validation_stops_with_the_path_even_when_training_skips(compose_train: ComposeTrain, tiny_dataset: Path, tmp_path: Path) -> None:
+    root = _dataset_with_corrupt_video(tiny_dataset, tmp_path, "c")  # the validation video
+    with pytest.raises(DataError, match=rf"{root / 'JPEGImages' / 'c'}/\d+\.jpg: expected a decodable"):
+        train(compose_train(f"data.root={root}", "data.on_bad_sample=skip"))
+
+
+# --- non-finite losses --------------------------------------------------------------------------
+
+
+class PoisonLosses(Callback):
+    """Makes the generator / discriminator loss NaN in the given iterations (1-based)."""
+
+    def __init__(self, g_iterations: Iterable[int] = (), d_iterations: Iterable[int] = ()) -> None:
+        self.g_iterations, self.d_iterations = set(g_iterations), set(d_iterations)
+        self.poison_d = False
+        self.hole_weight: float | None = None
+        self.snapshots: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+
+    def _state(self, pl_module) -> dict[str, dict[str, torch.Tensor]]:
+        g_opt, d_opt = pl_module.optimizers()
+        # parameters only: the discriminator's spectral-norm vectors move with every forward pass
+        return {
+            "generator": {k: v.detach().clone() for k, v in pl_module.generator.named_parameters()},
+            "generator_ema": {k: v.clone() for k, v in pl_module.generator_ema.named_parameters()},
+            "discriminator": {k: v.detach().clone() for k, v in pl_module.discriminator.named_parameters()},
+            "g_steps": {"n": torch.tensor(sum(int(s.get("step", 0)) for s in g_opt.optimizer.state.values()))},
+            "d_steps": {"n": torch.tensor(sum(int(s.get("step", 0)) for s in d_opt.optimizer.state.values()))},
+        }
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        iteration = trainer.global_step + 1
+        if self.hole_weight is None:
+            self.hole_weight = pl_module.hparams.hole_weight
+        pl_module.hparams.hole_weight = math.nan if iteration in self.g_iterations else self.hole_weight
+        self.poison_d = iteration in self.d_iterations
+        self.snapshots[iteration - 1] = self._state(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.snapshots[trainer.global_step] = self._state(pl_module)
+
+
+def _changed(before: dict, after: dict, part: str) -> bool:
+    return any(not torch.equal(before[part][key], after[part][key]) for key in before[part])
+
+
+def _precision(name: str) -> dict:
+    """Trainer arguments for ``name``; fp16 gets its grad scaler on the CPU too (Lightning would fall back to bf16)."""
+    if name == "16-mixed":
+        # a small initial scale: the default 2**16 overflows and skips the first steps by design
+        return {"plugins": [MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=16.0))]}
+    return {"precision": name}
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed", "16-mixed"])
+def test_a_non_finite_loss_skips_that_optimiser_step_and_training_goes_on(
+    compose_train: ComposeTrain, monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    poison = PoisonLosses(g_iterations=[2], d_iterations=[4])
+    real_d_loss = lit_module.discriminator_adv_loss
+    monkeypatch.setattr(
+        lit_module, "discriminator_adv_loss",
+        lambda *args: real_d_loss(*args) * (math.nan if poison.poison_d else 1.0),
+    )
+    cfg = compose_train("trainer.max_steps=5", "validate_before_training=false", "callbacks=none",
+                        "model.nonfinite_patience=2", "~trainer.plugins", "~trainer.precision")
+    model = hydra.utils.instantiate(cfg.model)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[poison], logger=False, **_precision(precision))
+    assert trainer.precision in (precision, f"{precision}-true")
+    trainer.fit(model, datamodule=hydra.utils.instantiate(cfg.data))
+
+    assert trainer.global_step == 5  # skipped steps still count as iterations
+    assert model.nonfinite_steps == 2 and trainer.callback_metrics["train/nonfinite_steps"] == 2.0
+    snaps = poison.snapshots
+    # iteration 2: generator loss NaN -> no generator (or EMA) update, no Adam step; D trains
+    assert not _changed(snaps[1], snaps[2], "generator") and not _changed(snaps[1], snaps[2], "generator_ema")
+    assert snaps[2]["g_steps"]["n"] == snaps[1]["g_steps"]["n"] and _changed(snaps[1], snaps[2], "discriminator")
+    # iteration 4: discriminator loss NaN -> no discriminator update; G trains
+    assert not _changed(snaps[3], snaps[4], "discriminator") and snaps[4]["d_steps"]["n"] == snaps[3]["d_steps"]["n"]
+    assert _changed(snaps[3], snaps[4], "generator")
+    for iteration in (1, 3, 5):
+        assert _changed(snaps[iteration - 1], snaps[iteration], "generator"), iteration
+        assert _changed(snaps[iteration - 1], snaps[iteration], "discriminator"), iteration
+    for state in snaps[5].values():
+        assert all(torch.isfinite(value.float()).all() for value in state.values())
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_patience_runs_out_with_one_line_naming_the_iteration_and_the_last_good_checkpoint(
+    compose_train: ComposeTrain, tmp_path: Path, capsys: pytest.CaptureFixture, precision: str
+) -> None:
+    cfg = compose_train(
+        "trainer.max_steps=10", f"trainer.precision={precision}", "validate_before_training=false",
+        "callbacks.last_checkpoint.every_n_train_steps=2", "model.nonfinite_patience=3",
+        "+callbacks.poison._target_=tests.training.test_fault_tolerance.PoisonLosses",
+        "+callbacks.poison.g_iterations=[3,4,5,6,7,8,9,10]",
+    )
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(TrainingDiverged) as stopped:
+        train(cfg)
+    message = str(stopped.value)
+    assert message == (
+        f"Training stopped at iteration 5: 3 iterations in a row with a non-finite loss (g_loss=nan); "
+        f"last good checkpoint: {checkpoint}"
+    )
+    assert "\n" not in message
+    assert "Non-finite steps (optimiser steps skipped): 3" in capsys.readouterr().out
+    assert torch.load(checkpoint, weights_only=False)[HEALTH_KEY]["nonfinite_steps"] == 2  # saved at iteration 4

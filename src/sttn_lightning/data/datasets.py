@@ -101,10 +101,17 @@ class RandomClipDataset(Dataset):
                         f"data.on_bad_sample=skip: expected a readable clip within {MAX_REPLACEMENTS} replacements, "
                         f"found {len(skipped)} unreadable ones in a row; the last: {skipped[-1]}"
                     ) from error
-                video_index = int(rng.integers(len(self.video_ids)))
+                video_index = self._replacement(rng, video_index)
         if self.on_bad_sample == "skip":
             sample[SKIPPED_KEY] = "\n".join(skipped)
         return sample
+
+    def _replacement(self, rng: np.random.Generator, video_index: int) -> int:
+        """Another video than the one that failed, drawn from the sample's stream."""
+        count = len(self.video_ids)
+        if count == 1:
+            return video_index
+        return (video_index + 1 + int(rng.integers(count - 1))) % count
 
     def _clip(self, rng: np.random.Generator, video_id: str) -> dict[str, Any]:
         indices = sample_frame_indices(rng, self.source.num_frames(video_id), self.clip_length, self.p_random_frames)
