@@ -26,6 +26,7 @@ from sttn_lightning import lit_module
 from sttn_lightning.data import DataError
 from sttn_lightning.lit_module import HEALTH_KEY, TrainingDiverged
 from sttn_lightning.models.checkpoint import CheckpointError
+from sttn_lightning.resilience import WANDB_RUN_ID_KEY
 from sttn_lightning.train import train
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 from tests.training.conftest import ComposeTrain, tiny_overrides
@@ -354,3 +355,23 @@ def test_patience_runs_out_with_one_line_naming_the_iteration_and_the_last_good_
     assert "\n" not in message
     assert "Non-finite steps (optimiser steps skipped): 3" in capsys.readouterr().out
     assert torch.load(checkpoint, weights_only=False)[HEALTH_KEY]["nonfinite_steps"] == 2  # saved at iteration 4
+
+
+# --- wandb --------------------------------------------------------------------------------------
+
+
+def test_a_resumed_run_logs_into_the_same_wandb_run(compose_train: ComposeTrain, tmp_path: Path) -> None:
+    runs = tmp_path / "logs" / "train" / "runs"
+    common = ["logger=wandb", "validate_before_training=false", "callbacks.last_checkpoint.every_n_train_steps=2"]
+    train(compose_train(*common, "trainer.max_steps=2", f"paths.output_dir={runs / 'first'}"))
+    saved = torch.load(runs / "first" / "checkpoints" / "last.ckpt", weights_only=True)  # still weights-only safe
+    (first_run,) = (runs / "first" / "wandb").glob("offline-run-*")
+    run_id = first_run.name.rsplit("-", 1)[1]
+    assert saved[WANDB_RUN_ID_KEY] == run_id  # the id travels inside the checkpoint being resumed
+
+    # the resumed run has its own directory; ckpt_path=last finds the checkpoint, the id comes with it
+    second = compose_train(*common, "trainer.max_steps=4", "ckpt_path=last", f"paths.output_dir={runs / 'second'}")
+    train(second)
+    (second_run,) = (runs / "second" / "wandb").glob("offline-run-*")
+    assert second_run.name.endswith(f"-{run_id}")
+    assert (second.logger.wandb.id, second.logger.wandb.resume) == (run_id, "allow")  # what wandb.init gets, online too
