@@ -21,6 +21,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.plugins import MixedPrecision
+from omegaconf import OmegaConf
 
 from sttn_lightning import lit_module
 from sttn_lightning.data import DataError
@@ -28,7 +29,7 @@ from sttn_lightning.lit_module import HEALTH_KEY, TrainingDiverged
 from sttn_lightning.models.checkpoint import CheckpointError
 from sttn_lightning.resilience import WANDB_RUN_ID_KEY
 from sttn_lightning.train import train
-from sttn_lightning.utils.checkpoints import resolve_ckpt_path
+from sttn_lightning.utils.checkpoints import AtomicCheckpointIO, resolve_ckpt_path
 from tests.training.conftest import ComposeTrain, tiny_overrides
 from tests.training.faults import ROOT, finish, killed_by, read_draws, run_training, start_training
 
@@ -137,6 +138,15 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_pat
     leftovers = [path for path in target.parent.iterdir() if path != target]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".last.ckpt.")  # the torn temporary file
     assert resolve_ckpt_path("last", tmp_path) == target  # which a resume never picks
+
+
+@pytest.mark.parametrize("trainer", ["default", "gpu", "ddp", "ddp_cpu"])
+def test_every_trainer_writes_checkpoints_atomically(compose_train: ComposeTrain, trainer: str) -> None:
+    cfg = compose_train(f"trainer={trainer}")
+    assert OmegaConf.select(cfg, "trainer.plugins.0._target_") == "sttn_lightning.utils.checkpoints.AtomicCheckpointIO"
+    if trainer in ("default", "ddp_cpu"):  # the ones this machine can build
+        built = hydra.utils.instantiate(cfg.trainer, logger=False)
+        assert isinstance(built.strategy.checkpoint_io, AtomicCheckpointIO)
 
 
 def test_ckpt_path_last_takes_the_newest_checkpoint_that_loads_and_says_what_it_skipped(
