@@ -224,20 +224,33 @@ def requeue_slurm_job() -> bool:
     return True
 
 
+def _attempt_key(job: str) -> str:
+    """The SLURM job, and the job of a Hydra multirun when several run inside one SLURM job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"{job}.{HydraConfig.get().job.num}"
+    return job
+
+
 def slurm_resume_checkpoint(task_log_dir: Path, run_dir: Path, record_attempt: bool = True) -> Path | None:
-    """For a SLURM job: the newest loadable checkpoint of its earlier attempts; records this attempt.
+    """For a requeued SLURM job: the newest loadable checkpoint of its earlier attempts; records this attempt.
 
     A requeued job runs its command line again, usually into a new run directory; the record
     ``<task_log_dir>/slurm/<job>.runs`` lists every attempt's directory, so the next attempt
     finds the checkpoints of all of them (only ``record_attempt`` processes, i.e. rank 0, write
-    it). Outside SLURM: None, nothing written.
+    it). Only a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes: runs started one after the
+    other in one allocation start afresh. Outside SLURM: None, nothing written.
     """
     job = slurm_job_key()
     if job is None:
         return None
-    record = task_log_dir / "slurm" / f"{job}.runs"
+    record = task_log_dir / "slurm" / f"{_attempt_key(job)}.runs"
     earlier = [Path(line) for line in record.read_text().splitlines() if line] if record.is_file() else []
-    found = newest_loadable_checkpoint([d for d in earlier if d.is_dir()], f"SLURM job {job}") if earlier else None
+    found = None
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0 and earlier:
+        found = newest_loadable_checkpoint([d for d in earlier if d.is_dir()], f"SLURM job {job}")
     if record_attempt and run_dir not in earlier:
         record.parent.mkdir(parents=True, exist_ok=True)
         with record.open("a") as file:

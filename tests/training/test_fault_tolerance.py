@@ -27,7 +27,7 @@ from sttn_lightning import lit_module
 from sttn_lightning.data import DataError
 from sttn_lightning.lit_module import HEALTH_KEY, TrainingDiverged
 from sttn_lightning.models.checkpoint import CheckpointError
-from sttn_lightning.resilience import WANDB_RUN_ID_KEY
+from sttn_lightning.resilience import WANDB_RUN_ID_KEY, slurm_resume_checkpoint
 from sttn_lightning.train import train
 from sttn_lightning.utils.checkpoints import AtomicCheckpointIO, resolve_ckpt_path
 from tests.training.conftest import ComposeTrain, tiny_overrides
@@ -214,6 +214,7 @@ def test_a_preempted_run_saves_at_the_current_iteration_exits_cleanly_and_resume
     if signal_name == "SIGUSR1":
         assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
         resume = []  # the requeued job runs the same command line again, without ckpt_path
+        env["SLURM_RESTART_COUNT"] = "1"  # what SLURM sets in a requeued job
     else:
         resume = ["ckpt_path=last"]
     second = run_training([*overrides, *resume, f"+callbacks.draws.path={tmp_path / 'second.jsonl'}"], runs / "second", env=env)
@@ -385,3 +386,22 @@ def test_a_resumed_run_logs_into_the_same_wandb_run(compose_train: ComposeTrain,
     (second_run,) = (runs / "second" / "wandb").glob("offline-run-*")
     assert second_run.name.endswith(f"-{run_id}")
     assert (second.logger.wandb.id, second.logger.wandb.resume) == (run_id, "allow")  # what wandb.init gets, online too
+
+
+def test_only_a_requeued_slurm_job_resumes_from_its_earlier_attempts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    task_dir = tmp_path / "logs" / "train"
+    first, second, third = (task_dir / "runs" / name for name in ("first", "second", "third"))
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert slurm_resume_checkpoint(task_dir, first) is None and not (task_dir / "slurm").exists()  # not SLURM
+
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    assert slurm_resume_checkpoint(task_dir, first) is None  # first attempt: recorded
+    checkpoint = first / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "global_step": 3, "loops": {}}, checkpoint)
+    assert slurm_resume_checkpoint(task_dir, second) is None  # a later run in the same allocation starts afresh
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert slurm_resume_checkpoint(task_dir, third) == checkpoint  # the requeued job finds it
+    assert (task_dir / "slurm" / "77.runs").read_text().splitlines() == [str(first), str(second), str(third)]
