@@ -234,13 +234,12 @@ def _attempt_key(job: str) -> str:
     return job
 
 
-def slurm_resume_checkpoint(task_log_dir: Path, run_dir: Path, record_attempt: bool = True) -> Path | None:
+def slurm_resume_checkpoint(task_log_dir: Path, run_dir: Path) -> Path | None:
     """For a requeued SLURM job: the newest loadable checkpoint of its earlier attempts; records this attempt.
 
     A requeued job runs its command line again, usually into a new run directory; the record
     ``<task_log_dir>/slurm/<job>.runs`` lists every attempt's directory, so the next attempt
-    finds the checkpoints of all of them (only ``record_attempt`` processes, i.e. rank 0, write
-    it). Only a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes: runs started one after the
+    finds the checkpoints of all of them (the job's first task writes it). Only a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes: runs started one after the
     other in one allocation start afresh. Outside SLURM: None, nothing written.
     """
     job = slurm_job_key()
@@ -251,7 +250,7 @@ def slurm_resume_checkpoint(task_log_dir: Path, run_dir: Path, record_attempt: b
     found = None
     if int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0 and earlier:
         found = newest_loadable_checkpoint([d for d in earlier if d.is_dir()], f"SLURM job {job}")
-    if record_attempt and run_dir not in earlier:
+    if os.environ.get("SLURM_PROCID", "0") == "0" and run_dir not in earlier:
         record.parent.mkdir(parents=True, exist_ok=True)
         with record.open("a") as file:
             file.write(f"{run_dir}\n")

@@ -7,7 +7,6 @@ and prints where the run's files are. Returns ``optimized_metric`` for sweepers.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,9 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     task_log_dir = Path(cfg.paths.log_dir) / cfg.task_name
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), task_log_dir)
-    first_task = os.environ.get("SLURM_PROCID", "0") == "0"
-    requeued_from = slurm_resume_checkpoint(task_log_dir, Path(cfg.paths.output_dir), record_attempt=first_task)
-    if ckpt_path is None and requeued_from is not None:
-        ckpt_path = requeued_from  # a requeued SLURM job continues where its earlier attempt stopped
+    # a requeued SLURM job continues where its earlier attempts stopped (None elsewhere)
+    requeued_from = slurm_resume_checkpoint(task_log_dir, Path(cfg.paths.output_dir))
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), task_log_dir) or requeued_from
     resume_wandb_run(cfg.get("logger"), ckpt_path)  # a resumed run logs into the same wandb run
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
