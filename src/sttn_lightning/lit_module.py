@@ -248,13 +248,14 @@ class STTNLitModule(LightningModule):
         return str(self.trainer.ckpt_path) if self.trainer.ckpt_path else None
 
     def _record_skipped(self, skipped: Sequence[str]) -> None:
-        """Count the batch's replaced clips; log each unreadable file's message once."""
-        for messages in skipped:
-            for message in filter(None, messages.split("\n")):
-                self.skipped_samples += 1
-                if message not in self._reported_skips:
-                    self._reported_skips.add(message)
-                    log.warning("Skipped an unreadable training clip (replaced by another): %s", message)
+        """Count the batch's unreadable reads (summed over processes); log each file's message once."""
+        messages = [message for entry in skipped for message in entry.split("\n") if message]
+        for message in messages:
+            if message not in self._reported_skips:
+                self._reported_skips.add(message)
+                log.warning("Skipped an unreadable training clip (replaced by another): %s", message)
+        count = self.trainer.strategy.reduce(torch.tensor(float(len(messages)), device=self.device), reduce_op="sum")
+        self.skipped_samples += int(count.item())
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         # Called after the grad scaler has unscaled the gradients (16-mixed), so the threshold

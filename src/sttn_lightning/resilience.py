@@ -239,8 +239,9 @@ def slurm_resume_checkpoint(task_log_dir: Path, run_dir: Path) -> Path | None:
 
     A requeued job runs its command line again, usually into a new run directory; the record
     ``<task_log_dir>/slurm/<job>.runs`` lists every attempt's directory, so the next attempt
-    finds the checkpoints of all of them (the job's first task writes it). Only a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes: runs started one after the
-    other in one allocation start afresh. Outside SLURM: None, nothing written.
+    finds the checkpoints of all of them (the job's first task writes it). Only a requeued job
+    (``SLURM_RESTART_COUNT`` > 0) resumes: runs started one after the other in one allocation
+    start afresh. Outside SLURM: None, nothing written.
     """
     job = slurm_job_key()
     if job is None:
