@@ -94,3 +94,11 @@ def test_short_videos_and_the_setup_check_are_unchanged_by_skip(frames_root, tmp
 def test_the_policy_is_checked(frames_root, tmp_path):
     with pytest.raises(DataError, match=r"data.on_bad_sample: expected one of \('skip', 'error'\), found 'ignore'"):
         _datamodule(frames_root, tmp_path, on_bad_sample="ignore")
+
+
+def test_a_bad_setting_is_not_taken_for_a_bad_sample(frames_root, tmp_path):
+    crop = [{"name": "CenterCrop", "height": 16, "width": 16}]  # changes the clip size: a config error
+    datamodule = _datamodule(frames_root, tmp_path, augmentations=crop, on_bad_sample="skip")
+    datamodule.setup("fit")
+    with pytest.raises(DataError, match=r"data.augmentations: expected clips of size \(24, 32\)"):
+        datamodule.datasets["train"][0]

@@ -87,10 +87,14 @@ class RandomClipDataset(Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = sample_generator(self.seed, self.stream, epoch, index)
         skipped: list[str] = []
-        video_index = index
+        video_index = index % len(self.video_ids)
         while True:
-            try:
-                sample = self._clip(rng, self.video_ids[video_index % len(self.video_ids)])
+            video_id = self.video_ids[video_index]
+            try:  # only the reads: a bad setting (e.g. the augmentation) is not a bad sample
+                indices = sample_frame_indices(
+                    rng, self.source.num_frames(video_id), self.clip_length, self.p_random_frames
+                )
+                frames = self.source.read(video_id, indices)
                 break
             except InputError as error:
                 if self.on_bad_sample == "error":
@@ -102,6 +106,10 @@ class RandomClipDataset(Dataset):
                         f"found {len(skipped)} unreadable ones in a row; the last: {skipped[-1]}"
                     ) from error
                 video_index = self._replacement(rng, video_index)
+        frames, _ = self.transform(frames, seed=int(rng.integers(2**31)))
+        height, width = self.transform.size
+        masks = random_video_masks(rng, self.clip_length, height, width, p_stationary=self.p_stationary_mask)
+        sample = _sample(video_id, indices, frames, masks)
         if self.on_bad_sample == "skip":
             sample[SKIPPED_KEY] = "\n".join(skipped)
         return sample
@@ -112,13 +120,6 @@ class RandomClipDataset(Dataset):
         if count == 1:
             return video_index
         return (video_index + 1 + int(rng.integers(count - 1))) % count
-
-    def _clip(self, rng: np.random.Generator, video_id: str) -> dict[str, Any]:
-        indices = sample_frame_indices(rng, self.source.num_frames(video_id), self.clip_length, self.p_random_frames)
-        frames, _ = self.transform(self.source.read(video_id, indices), seed=int(rng.integers(2**31)))
-        height, width = self.transform.size
-        masks = random_video_masks(rng, self.clip_length, height, width, p_stationary=self.p_stationary_mask)
-        return _sample(video_id, indices, frames, masks)
 
 
 class VideoWindowDataset(Dataset):
