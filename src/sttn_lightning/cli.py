@@ -26,6 +26,7 @@ from sttn_lightning.errors import InputError
 CONFIG_MODULE = "sttn_lightning.conf"  # conf/ of the checkout, shipped in the wheel (setup.py)
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 BAD_INPUT_EXIT_CODE = 2
+RUN_FAULT_EXIT_CODE = 1  # the run itself failed (e.g. training diverged), not its input
 FULL_ERROR_VARIABLE = "HYDRA_FULL_ERROR"
 SET_BY_CLI_VARIABLE = "STTN_CLI_SET_HYDRA_FULL_ERROR"  # marks HYDRA_FULL_ERROR as ours (inherited by DDP workers)
 USAGE_ERRORS: tuple[type[BaseException], ...] = (InputError, HydraException, OmegaConfBaseException)
@@ -48,11 +49,11 @@ class Command:
     usage_errors: tuple[type[BaseException], ...] = ()  # raised by the main, reported like USAGE_ERRORS
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``error: <message>`` on one line to stderr and exit with ``BAD_INPUT_EXIT_CODE``."""
+def fail(message: str, exit_code: int = BAD_INPUT_EXIT_CODE) -> NoReturn:
+    """Print ``error: <message>`` on one line to stderr and exit with ``exit_code`` (bad input: 2)."""
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     print(f"error: {one_line}", file=sys.stderr)
-    sys.exit(BAD_INPUT_EXIT_CODE)
+    sys.exit(exit_code)
 
 
 def describe(error: BaseException) -> str:

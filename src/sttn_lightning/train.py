@@ -20,8 +20,15 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.callbacks import GeneratorExport, ValidationSamplePanel
-from sttn_lightning.cli import CONFIG_PATH, Command, run_command, usage_errors
+from sttn_lightning.cli import CONFIG_PATH, RUN_FAULT_EXIT_CODE, Command, fail, run_command, tracebacks_requested, usage_errors
 from sttn_lightning.errors import InputError
+from sttn_lightning.lit_module import STTNLitModule, TrainingDiverged
+from sttn_lightning.resilience import (
+    PreemptionCheckpoint,
+    requeue_slurm_job,
+    resume_wandb_run,
+    slurm_resume_checkpoint,
+)
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 from sttn_lightning.utils.instantiate import instantiate_group
 
@@ -47,7 +54,11 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """Run one training job; returns the validation metrics before and after training."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / cfg.task_name)
+    task_log_dir = Path(cfg.paths.log_dir) / cfg.task_name
+    # a requeued SLURM job continues where its earlier attempts stopped (None elsewhere)
+    requeued_from = slurm_resume_checkpoint(task_log_dir, Path(cfg.paths.output_dir))
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), task_log_dir) or requeued_from
+    resume_wandb_run(cfg.get("logger"), ckpt_path)  # a resumed run logs into the same wandb run
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_group(cfg.get("callbacks"))
@@ -61,10 +72,18 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
         before: dict[str, float] = {}
         if cfg.get("validate_before_training") and ckpt_path is None:
             before = _as_floats(trainer.validate(model, datamodule=datamodule)[0])
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except TrainingDiverged:
+            if trainer.is_global_zero:
+                print(_run_summary(trainer, before, _as_floats(trainer.callback_metrics)))
+            raise
         after = _as_floats(trainer.callback_metrics)
         if trainer.is_global_zero:
             print(_run_summary(trainer, before, after))
+            preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
+            if preemption is not None and preemption.should_requeue:
+                requeue_slurm_job()
     finally:
         if any(isinstance(logger, WandbLogger) for logger in loggers):
             import wandb
@@ -80,6 +99,12 @@ def _as_floats(metrics: Any) -> dict[str, float]:
 def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, float]) -> str:
     """Where the run's files are, and val/psnr at both ends."""
     lines = [f"Trained {trainer.global_step} iterations. Run directory: {trainer.default_root_dir}"]
+    module = trainer.lightning_module
+    if isinstance(module, STTNLitModule):
+        lines.append(
+            f"Skipped samples (unreadable clips replaced): {module.skipped_samples}. "
+            f"Non-finite steps (optimiser steps skipped): {module.nonfinite_steps}"
+        )
     if "val/psnr" in after:
         start = f"{before['val/psnr']:.2f} dB before training -> " if "val/psnr" in before else ""
         lines.append(f"Validation PSNR: {start}{after['val/psnr']:.2f} dB at iteration {trainer.global_step}")
@@ -93,6 +118,11 @@ def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, 
             lines.append(f"Exported generator ({{'netG': ...}} format): {callback.path}")
         elif isinstance(callback, ValidationSamplePanel) and callback.last_video_path is not None:
             lines.append(f"Sample video: {callback.last_video_path}")
+        elif isinstance(callback, PreemptionCheckpoint) and callback.signal_name is not None:
+            lines.append(
+                f"Stopped by {callback.signal_name} at iteration {callback.iteration}: {callback.checkpoint_path} "
+                "(resume with ckpt_path=last)"
+            )
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             run_dir = Path(logger.experiment.dir).parent
@@ -106,7 +136,12 @@ def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, 
 def train_job(cfg: DictConfig) -> float | None:
     """Hydra main; returns the value of ``optimized_metric`` after training (for sweepers)."""
     with usage_errors(COMMAND):
-        metrics = train(cfg)
+        try:
+            metrics = train(cfg)
+        except TrainingDiverged as error:
+            if tracebacks_requested():
+                raise
+            fail(str(error), RUN_FAULT_EXIT_CODE)
         metric_name = cfg.get("optimized_metric")
         if metric_name is None:
             return None

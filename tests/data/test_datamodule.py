@@ -72,7 +72,7 @@ def test_resume_restores_the_sample_stream(frames_root, tmp_path):
     trained.setup("fit")
     expected = _first_batches(trained, epoch=3)
     state = trained.state_dict()
-    assert state == {"seed": 0, "epoch": 3}
+    assert state == {"seed": 0, "epoch": 3, "batches_done": 0}
     resumed = _datamodule(frames_root, tmp_path, seed=99)
     resumed.setup("fit")
     resumed.load_state_dict(state)
@@ -81,6 +81,32 @@ def test_resume_restores_the_sample_stream(frames_root, tmp_path):
     before_setup.load_state_dict(state)
     before_setup.setup("fit")
     _assert_same(_first_batches(before_setup), expected)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_mid_epoch_continues_after_the_batches_already_trained(frames_root, tmp_path, num_workers):
+    uninterrupted = _datamodule(frames_root, tmp_path, samples_per_video=3)
+    uninterrupted.setup("fit")
+    epoch_1 = _first_batches(uninterrupted, epoch=1, count=4)
+    resumed = _datamodule(frames_root, tmp_path, samples_per_video=3, num_workers=num_workers)
+    resumed.load_state_dict({"seed": 0, "epoch": 1, "batches_done": 2})
+    resumed.setup("fit")
+    loader = resumed.train_dataloader()
+    assert len(loader) == len(uninterrupted.train_dataloader()), "Lightning counts the epoch's batches from len()"
+    rest = list(loader)
+    _assert_same(rest[:2], epoch_1[2:])
+    # the skip applies once: the next pass over the epoch is whole again
+    _assert_same(_first_batches(resumed, epoch=1, count=4), epoch_1)
+
+
+def test_a_checkpoint_after_the_last_batch_of_an_epoch_resumes_at_the_next_epoch(frames_root, tmp_path):
+    uninterrupted = _datamodule(frames_root, tmp_path, samples_per_video=3)
+    uninterrupted.setup("fit")
+    batches_per_epoch = len(uninterrupted.train_dataloader())
+    resumed = _datamodule(frames_root, tmp_path, samples_per_video=3)
+    resumed.setup("fit")
+    resumed.load_state_dict({"seed": 0, "epoch": 1, "batches_done": batches_per_epoch})
+    _assert_same(list(resumed.train_dataloader())[:1], _first_batches(uninterrupted, epoch=2, count=1))
 
 
 def _fake_trainer(world_size, rank):
@@ -133,7 +159,7 @@ def test_lightning_sets_the_epoch_of_the_sampler(frames_root, tmp_path):
     sampler.set_epoch(1)
     expected = datamodule.datasets["train"][next(iter(sampler))]["frame_indices"].tolist()
     assert expected in module.keys[1][1]
-    assert datamodule.state_dict() == {"seed": 0, "epoch": 1}
+    assert datamodule.state_dict() == {"seed": 0, "epoch": 1, "batches_done": 1}  # the one batch of epoch 1 done
 
 
 def test_short_videos_error_repeat_or_skip(frames_root, tmp_path, caplog):

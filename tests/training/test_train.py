@@ -117,5 +117,7 @@ def test_resume_from_last_continues_at_the_right_iteration(compose_train: Compos
     assert metrics["before"] == {}  # no validation of an untrained network when resuming
     _assert_same_state(resumed.optimizer_states, saved["optimizer_states"])
     assert resumed.scheduler_epochs == [3, 3]
-    assert resumed.data_state == saved["VideoInpaintingDataModule"]
+    # one batch per epoch: the checkpoint closed epoch 2, so the resumed stream starts epoch 3
+    assert saved["VideoInpaintingDataModule"] == {"seed": 0, "epoch": 2, "batches_done": 1}
+    assert (resumed.data_state["seed"], resumed.data_state["epoch"]) == (0, 3)
     assert torch.load(runs / "b" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 5

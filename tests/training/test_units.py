@@ -12,6 +12,7 @@ from torch import nn
 
 from sttn_lightning.callbacks import sample_panel
 from sttn_lightning.ema import frozen_copy, update_ema_
+from sttn_lightning.models.checkpoint import CheckpointError
 from sttn_lightning.schedules import StepDecay, step_decay_factor
 from sttn_lightning.protocol import composite
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
@@ -77,8 +78,9 @@ def test_sample_panel_places_parts_side_by_side() -> None:
 
 
 def _touch(path: Path, mtime: float) -> Path:
+    """A minimal training checkpoint at ``path``, modified at ``mtime``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+    torch.save({"state_dict": {}, "global_step": 0, "loops": {}}, path)
     os.utime(path, (mtime, mtime))
     return path
 
@@ -95,7 +97,7 @@ def test_resolve_ckpt_path_rules(tmp_path: Path) -> None:
 
 
 def test_resolve_ckpt_path_errors_name_the_place(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no last.ckpt anywhere under"):
+    with pytest.raises(CheckpointError, match="expected a loadable last.ckpt under"):
         resolve_ckpt_path(str(tmp_path), tmp_path / "nothing")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="does not exist"):
         resolve_ckpt_path("last", tmp_path / "nothing")

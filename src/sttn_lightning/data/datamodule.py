@@ -8,13 +8,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
 from sttn_lightning.data.datasets import EpochShuffleSampler, FixedMaskClipDataset, RandomClipDataset
 from sttn_lightning.data.demo import generate_demo_dataset
 from sttn_lightning.data.errors import DataError
-from sttn_lightning.data.sampling import SHORT_VIDEO_POLICIES, TRAIN_STREAM, VAL_STREAM
+from sttn_lightning.data.sampling import BAD_SAMPLE_POLICIES, SHORT_VIDEO_POLICIES, TRAIN_STREAM, VAL_STREAM
 from sttn_lightning.data.transforms import RELEASE_AUGMENTATIONS, ClipTransform
 from sttn_lightning.media import MaskSet, Size, VideoCollection, open_eval_set
 
@@ -26,6 +28,8 @@ class VideoInpaintingDataModule(LightningDataModule):
     per video of the evaluation split, with the fixed evaluation masks that ``sttn-evaluate`` uses).
 
     `batch_size` is global: each of the trainer's `world_size` processes loads batch_size / world_size.
+    `on_bad_sample` ('skip' or 'error') governs training clips whose frames cannot be read (see
+    RandomClipDataset); validation data always raises, its metrics cover every video.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class VideoInpaintingDataModule(LightningDataModule):
         p_stationary_mask: float = 0.5,
         samples_per_video: int = 1,
         short_video: str = "error",
+        on_bad_sample: str = "skip",
         augmentations: Sequence[Mapping[str, Any]] = RELEASE_AUGMENTATIONS,
         frame_resize: str = "release",
         eval_masks: str = "auto",
@@ -62,6 +67,8 @@ class VideoInpaintingDataModule(LightningDataModule):
         super().__init__()
         if short_video not in SHORT_VIDEO_POLICIES:
             raise DataError(f"data.short_video: expected one of {SHORT_VIDEO_POLICIES}, found {short_video!r}")
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise DataError(f"data.on_bad_sample: expected one of {BAD_SAMPLE_POLICIES}, found {on_bad_sample!r}")
         self.root = Path(root)
         self.layout = layout
         self.frames_dir = frames_dir
@@ -75,6 +82,7 @@ class VideoInpaintingDataModule(LightningDataModule):
         self.p_stationary_mask = float(p_stationary_mask)
         self.samples_per_video = int(samples_per_video)
         self.short_video = short_video
+        self.on_bad_sample = on_bad_sample
         self.augmentations = list(augmentations)
         self.frame_resize = frame_resize
         self.eval_masks = eval_masks
@@ -90,6 +98,7 @@ class VideoInpaintingDataModule(LightningDataModule):
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.seed = int(seed)
         self.epoch = 0
+        self.batches_done = 0  # training batches of `epoch` a resumed run must not draw again
         self.device_batch_size = self.batch_size
         self.device_eval_batch_size = self.eval_batch_size or self.batch_size
         self.datasets: dict[str, Dataset] = {}
@@ -157,7 +166,7 @@ class VideoInpaintingDataModule(LightningDataModule):
             self.datasets["train"] = RandomClipDataset(
                 train, self._clip_videos(train), ClipTransform(self.height, self.width, self.augmentations, self.frame_resize),
                 self.num_frames, self.p_random_frames, self.p_stationary_mask, self.samples_per_video,
-                self.seed, TRAIN_STREAM,
+                self.seed, TRAIN_STREAM, self.on_bad_sample,
             )
             world_size, _ = self._world
             if len(self.datasets["train"]) < world_size:
@@ -172,13 +181,18 @@ class VideoInpaintingDataModule(LightningDataModule):
                 self.num_frames, self.p_random_frames, self.seed, VAL_STREAM,
             )
 
-    def _loader(self, dataset: Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, seed_offset: int, **kwargs: Any) -> DataLoader:
+        # An own generator for the loader's worker base seed: iterating a loader then draws
+        # nothing from torch's global stream, so validation and new epochs leave the training
+        # run's global random state as it was, and a resumed run's stream matches.
+        generator = torch.Generator().manual_seed(self.seed + seed_offset)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            generator=generator,
             **kwargs,
         )
 
@@ -191,23 +205,47 @@ class VideoInpaintingDataModule(LightningDataModule):
         world_size, rank = self._world
         self._train_sampler = EpochShuffleSampler(self._dataset("train"), world_size, rank, self.seed)
         self._train_sampler.set_epoch(self.epoch)
-        return self._loader(self.datasets["train"], self.device_batch_size, sampler=self._train_sampler)
+        self._resume_sampler()
+        return self._loader(self.datasets["train"], self.device_batch_size, TRAIN_STREAM, sampler=self._train_sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._dataset("val"), self.device_eval_batch_size, shuffle=False)
+        return self._loader(self._dataset("val"), self.device_eval_batch_size, VAL_STREAM, shuffle=False)
+
+    def _resume_sampler(self) -> None:
+        """Start the sampler after the batches of `epoch` a resumed run has trained on already."""
+        if self._train_sampler is None or not self.batches_done:
+            return
+        sampler, batch_size = self._train_sampler, self.device_batch_size
+        batches_per_epoch = -(-sampler.num_samples // batch_size)
+        if self.batches_done >= batches_per_epoch:  # saved after an epoch's last batch: the next one starts
+            self.epoch, self.batches_done = self.epoch + 1, 0
+            sampler.set_epoch(self.epoch)
+            return
+        sampler.resume_at(self.epoch, self.batches_done * batch_size)
+        self.batches_done = 0
+
+    def _batches_done(self) -> int:
+        """Training batches of the current epoch the trainer has run (0 outside training)."""
+        trainer = self.trainer
+        if trainer is None or getattr(trainer, "state", None) is None or trainer.state.fn != TrainerFn.FITTING:
+            return 0
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def state_dict(self) -> dict[str, Any]:
-        """Seed and epoch of the training stream, so a resumed run draws the same samples."""
+        """Seed, epoch and position in the epoch of the training stream, so a resumed run draws the
+        samples the interrupted one would have drawn next."""
         epoch = self._train_sampler.epoch if self._train_sampler is not None else self.epoch
-        return {"seed": self.seed, "epoch": int(epoch)}
+        return {"seed": self.seed, "epoch": int(epoch), "batches_done": self._batches_done()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the training stream; works before or after setup() and train_dataloader()."""
         self.seed = int(state_dict["seed"])
         self.epoch = int(state_dict["epoch"])
+        self.batches_done = int(state_dict.get("batches_done", 0))
         for dataset in self.datasets.values():
             if isinstance(dataset, RandomClipDataset):
                 dataset.seed = self.seed
         if self._train_sampler is not None:
             self._train_sampler.seed = self.seed
             self._train_sampler.set_epoch(self.epoch)
+            self._resume_sampler()

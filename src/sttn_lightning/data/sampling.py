@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 SHORT_VIDEO_POLICIES = ("error", "repeat", "skip")
+# what a training sample whose frames cannot be read does: raise, or give way to another clip
+BAD_SAMPLE_POLICIES = ("skip", "error")
 TRAIN_STREAM, VAL_STREAM = 0, 1
 
 

@@ -184,8 +184,15 @@ class VideoCollection:
         return self._sizes[video_id]
 
     def read(self, video_id: str, indices: Sequence[int]) -> np.ndarray:
-        """Frames ``indices`` of a video as uint8 RGB (n, H, W, 3)."""
-        return np.stack(self.reader(video_id).read([int(i) for i in indices]))
+        """Frames ``indices`` of a video as uint8 RGB (n, H, W, 3); a video changed since its count was taken is an error."""
+        reader = self.reader(video_id)
+        expected = self._counts.setdefault(video_id, reader.num_frames)
+        if reader.num_frames != expected:
+            raise MediaError(
+                f"{self.video_path(video_id)}: expected the {expected} frames counted at set-up, found {reader.num_frames}; "
+                "frames were removed or added since"
+            )
+        return np.stack(reader.read([int(i) for i in indices]))
 
     def validate(self) -> None:
         """Cheap up-front checks (listing, frame counts against the split file, first-frame size)."""
