@@ -1,12 +1,17 @@
-"""The writer thread: items consumed in order, errors reach the caller, an aborted run drops the rest."""
+"""The I/O threads: the writer consumes in order, its errors reach the caller, an aborted run drops the rest;
+the frame cache reads ahead in its reader thread."""
 
 from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 import pytest
 
 from sttn_lightning.inference.background import BackgroundConsumer
+from sttn_lightning.inference.frame_cache import DECODE_CHUNK, FrameCache, Holes
+from sttn_lightning.media import ArrayFrames, ArrayMasks, Size
 
 
 def test_items_are_consumed_in_order_in_another_thread():
@@ -51,3 +56,25 @@ def test_leaving_by_an_exception_drops_what_is_queued():
             threading.Timer(0.3, release.set).start()  # the first item finishes after the abort began
             raise KeyboardInterrupt
     assert seen in ([], [0])  # at most the item the worker had already started
+
+
+def test_the_frame_cache_reads_ahead_in_its_reader_thread():
+    frames = np.zeros((40, 8, 12, 3), np.uint8)
+    readers = []
+
+    class Recording(ArrayFrames):
+        def _read(self, indices):
+            readers.append((threading.current_thread().name, list(indices)))
+            return super()._read(indices)
+
+    holes = Holes(ArrayMasks(np.zeros((40, 8, 12), np.uint8)), Size(12, 8), 0)
+    with FrameCache(Recording(frames), holes, [None] * 40, None, read_ahead=True) as cache:
+        cache.ensure(range(5))
+        cache.ensure(range(DECODE_CHUNK, DECODE_CHUNK + 5))  # served from the chunk read ahead
+    assert readers[0] == ("sttn-reader_0", list(range(DECODE_CHUNK)))
+    assert readers[1] == ("sttn-reader_0", list(range(DECODE_CHUNK, 2 * DECODE_CHUNK)))
+    assert all(name.startswith("sttn-reader") for name, _ in readers)
+    readers.clear()
+    with FrameCache(Recording(frames), holes, [None] * 40, None, read_ahead=False) as cache:
+        cache.ensure(range(5))
+    assert readers == [("sttn-reader_0", list(range(DECODE_CHUNK)))]

@@ -68,12 +68,15 @@ class Prepared:
 class FrameCache:
     """Frames prepared for the run (resized for the release protocol, holes attached), by index.
 
-    Decoding and preparing run in one reader thread: after each request the next sequential
-    chunk is prepared ahead while the model works, and every read goes through that thread, so
-    the reader is never used from two threads at once.
+    Decoding and preparing run in one reader thread: with ``read_ahead`` the next sequential chunk
+    is prepared while the model works (worth it when the model runs on an accelerator; on a CPU
+    the model already uses every core, so the cache reads on demand). Every read goes through
+    that thread, so the reader is never used from two threads at once.
     """
 
-    def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None) -> None:
+    def __init__(
+        self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None, read_ahead: bool = True
+    ) -> None:
         self._source = source
         self._holes = holes
         self._boxes = boxes
@@ -82,6 +85,7 @@ class FrameCache:
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
         self._ahead: Future[dict[int, Prepared]] | None = None
+        self._read_ahead_enabled = read_ahead
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
@@ -121,7 +125,7 @@ class FrameCache:
             run = [index for index in range(self._cursor, end) if index not in self._frames]
             self._cursor = max(self._cursor, end)
         self._decode(sorted(set(run) | set(missing)))
-        if self._ahead is None:
+        if self._read_ahead_enabled and self._ahead is None:
             self._read_ahead()
 
     def __getitem__(self, index: int) -> Prepared:

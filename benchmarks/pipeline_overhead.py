@@ -1,0 +1,74 @@
+"""Host-side cost per frame of the inpainting pipeline, with the generator's time and video I/O taken out.
+
+A stand-in generator of negligible cost (zeros of the right shapes) replaces the model and the
+clip is held in memory (``inpaint_frames``), so what is timed is everything around the model:
+resizes, crops, dilation, feature caching, blending and the paste-back. Run it on two checkouts
+to compare them (``PYTHONPATH=other/src python benchmarks/pipeline_overhead.py``).
+Usage: python benchmarks/pipeline_overhead.py [--frames 60] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from sttn_lightning.inference import inpaint_frames
+from sttn_lightning.models import InpaintGenerator
+
+# (label, protocol, frame width, height): the release protocol at its working size, native at 1080p
+CASES = (("432x240 release", "release", 432, 240), ("1920x1080 native", "native", 1920, 1080), ("432x240 native", "native", 432, 240))
+
+
+class StandInGenerator(InpaintGenerator):
+    """The pipeline's view of a generator (config, encode, decode_features) at no compute cost."""
+
+    def __init__(self) -> None:
+        super().__init__(base_channels=8, hidden_channels=32, num_blocks=1)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.new_zeros(frames.shape[0], 1, frames.shape[2] // 4, frames.shape[3] // 4)
+
+    def decode_features(self, features: torch.Tensor, masks: torch.Tensor, num_outputs: int | None = None) -> torch.Tensor:
+        outputs = num_outputs or features.shape[1]
+        return masks.new_zeros(masks.shape[0], outputs, 3, masks.shape[-2], masks.shape[-1])
+
+
+def clip(width: int, height: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noise frames and a centred box hole of a sixth of the frame's area in every frame."""
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+    masks = np.zeros((frames, height, width), np.uint8)
+    masks[:, height // 3 : 2 * height // 3, width // 4 : 3 * width // 4] = 1
+    return video, masks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    arguments = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; {arguments.frames} frames in memory, "
+        f"stand-in generator, best of {arguments.rounds} rounds\n"
+    )
+    print("| case | host ms/frame |\n|---|---|")
+    generator = StandInGenerator().eval()
+    for label, protocol, width, height in CASES:
+        video, masks = clip(width, height, arguments.frames)
+        times = []
+        for _ in range(arguments.rounds):
+            started = time.perf_counter()
+            inpaint_frames(video, masks, generator, protocol=protocol, device="cpu", precision="fp32")
+            times.append(time.perf_counter() - started)
+        print(f"| {label} | {1000 * min(times) / arguments.frames:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
