@@ -10,8 +10,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 BAD_INPUT_EXIT_CODE = 2
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``error: <message>`` on one line to stderr and exit with ``BAD_INPUT_EXIT_CODE``."""
+def fail(message: str, exit_code: int = BAD_INPUT_EXIT_CODE) -> NoReturn:
+    """Print ``error: <message>`` on one line to stderr and exit with ``exit_code`` (bad input by default)."""
     one_line = " ".join(message.splitlines())
     print(f"error: {one_line}", file=sys.stderr)
-    sys.exit(BAD_INPUT_EXIT_CODE)
+    sys.exit(exit_code)

@@ -2,7 +2,8 @@
 
 A thin Hydra main over ``evaluation.evaluate_dataset``; options are documented in conf/evaluate.yaml.
 Inputs are all checked (weights, dataset layout, masks against videos, saved results) before
-the first video runs; bad input ends with exit code 2 and a one-line message.
+the first video runs; bad input ends with exit code 2 and a one-line message, a fault while writing
+with exit code 1, SIGINT / SIGTERM with 130 / 143 (docs/inference.md, exit codes).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sttn_lightning.cli import CONFIG_DIR, fail
+from sttn_lightning.cli import CONFIG_DIR
 from sttn_lightning.devices import resolve_device
-from sttn_lightning.errors import InputError
 from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
-from sttn_lightning.media import Size, open_eval_set
+from sttn_lightning.interrupts import command_exit_codes
+from sttn_lightning.media import Size, check_folder, open_eval_set
 from sttn_lightning.metrics import load_i3d
 from sttn_lightning.models import load_generator
 
@@ -27,6 +28,8 @@ def run(cfg: DictConfig) -> dict:
     """Check every input, evaluate the test set, write the report; returns the dataset values."""
     if (cfg.ckpt is None) == (cfg.results_dir is None):
         raise EvaluationError("expected exactly one of ckpt=WEIGHTS (run a generator) or results_dir=PATH (saved frames)")
+    output_dir = Path(cfg.output_dir)
+    check_folder(output_dir, output_dir)
     size = Size(*cfg.size)
     device = resolve_device(cfg.device)
     if cfg.ckpt is not None:
@@ -37,7 +40,6 @@ def run(cfg: DictConfig) -> dict:
         method = Path(cfg.results_dir).name
     i3d = load_i3d(cfg.i3d, device=device) if cfg.i3d is not None else None
     collection, mask_set = _eval_set(cfg.data)
-    output_dir = Path(cfg.output_dir)
     scores = evaluate_dataset(
         collection, mask_set, results, size, cfg.mask_dilation, i3d, cfg.ewarp,
         output_dir / "frames" if cfg.save_frames else None, cfg.progress,
@@ -64,10 +66,8 @@ def _eval_set(data: DictConfig):
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with command_exit_codes():
         run(cfg)
-    except InputError as error:
-        fail(str(error))
 
 
 if __name__ == "__main__":

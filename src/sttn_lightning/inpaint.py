@@ -1,7 +1,8 @@
 """Command line: `python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT [option=value ...]`.
 
 A thin Hydra main over ``inference.inpaint_video``; the options are documented in conf/inpaint.yaml.
-Bad input ends the run with exit code 2 and a one-line message instead of a traceback.
+Bad input ends the run with exit code 2, a fault while writing (disk full, encoder exited) with exit
+code 1, SIGINT / SIGTERM with 130 / 143, each with a one-line message and no partial output.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.cli import CONFIG_DIR, fail
-from sttn_lightning.errors import InputError
 from sttn_lightning.inference import inpaint_video
+from sttn_lightning.interrupts import command_exit_codes
 
 INPUT_KEYS = ("video", "mask", "ckpt", "output")
 
@@ -24,10 +25,8 @@ def main(cfg: DictConfig) -> None:
         fail(f"missing {needed}; usage: python -m sttn_lightning.inpaint video=IN mask=MASK ckpt=WEIGHTS output=OUT")
     options = OmegaConf.to_container(cfg, resolve=True)
     inputs = [options.pop(key) for key in INPUT_KEYS]
-    try:
+    with command_exit_codes():
         summary = inpaint_video(*inputs, **options)
-    except InputError as error:
-        fail(str(error))
     print(summary)
 
 

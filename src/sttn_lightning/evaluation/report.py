@@ -1,7 +1,7 @@
 """The files an evaluation leaves: metrics.json, per_video.csv and results.md beside the published numbers.
 
-Each file is written to a temporary name and moved into place, so a crash never leaves half a
-report. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
+Each file is written to a hidden temporary name and moved into place, so a crash never leaves half a
+report; a write error (a full disk) removes the temporary and raises ``OutputFault``. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
 Python's json reads back as ``inf``), ``inf`` in the CSV and the table.
 """
 
@@ -12,9 +12,14 @@ import io
 import json
 import math
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sttn_lightning.errors import OutputFault
+from sttn_lightning.interrupts import deferred_signals
+from sttn_lightning.media.writers import os_fault_cause
 
 PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
     "youtube_vos": {
@@ -36,9 +41,18 @@ PER_VIDEO_COLUMNS = ("video_id", "frames", "psnr", "ssim", "hole_psnr", "hole_ss
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    """``text`` into a hidden sibling, then moved over ``path``; on a write error the sibling is removed."""
+    temporary = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:12]}")
+    try:
+        with deferred_signals():
+            temporary.write_text(text)
+            os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OutputFault(path, os_fault_cause(error)) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _cell(value: Any) -> str:
@@ -87,7 +101,10 @@ def write_report(
     dataset: str | None,
 ) -> dict[str, Path]:
     """Write metrics.json, per_video.csv and results.md into ``output_dir``; returns their paths."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFault(output_dir, os_fault_cause(error)) from error
     paths = {name: output_dir / name for name in ("metrics.json", "per_video.csv", "results.md")}
     _atomic_write(paths["metrics.json"], json.dumps({"metrics": dict(summary), "settings": dict(settings)}, indent=2) + "\n")
     buffer = io.StringIO()
