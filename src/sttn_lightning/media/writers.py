@@ -36,6 +36,7 @@ OUTPUT_CODECS = {  # output suffix -> (video codec, audio codec)
     ".webm": ("libvpx-vp9", "libopus"),
 }
 PNG_COMPRESSION = 1  # fast; PNG is lossless at every level
+FILE_SIZE_LIMIT = "a file-size limit was reached: see `ulimit -f`, or the filesystem's largest file"
 
 
 def output_kind(path: Path) -> str:
@@ -78,7 +79,7 @@ def os_fault_cause(error: OSError) -> str:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{reason} (free some space or write to another disk)"
     if error.errno == errno.EFBIG:
-        return f"{reason} (a file-size limit was reached: see `ulimit -f`, or the filesystem's largest file)"
+        return f"{reason} ({FILE_SIZE_LIMIT})"
     return reason
 
 
@@ -264,6 +265,8 @@ class FfmpegVideoWriter(FrameWriter):
         lines = [line for line in self._log.read().decode(errors="replace").strip().splitlines() if line.strip()]
         if lines:
             detail = lines[-1]
+        elif code == -signal.SIGXFSZ:
+            detail = f"killed by SIGXFSZ: {FILE_SIZE_LIMIT}"
         elif code is not None and code < 0:
             detail = f"killed by {signal.Signals(-code).name}"
         else:
