@@ -1,7 +1,7 @@
 """The files an evaluation leaves: metrics.json, per_video.csv and results.md beside the published numbers.
 
-Each file is written to a hidden temporary name and moved into place, so a crash never leaves half a
-report; a write error (a full disk) removes the temporary and raises ``OutputFault``. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
+The files are written to hidden temporary names and moved into place together, so a crash never
+leaves half a report; a write error (a full disk) removes the temporaries and raises ``OutputFault``. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
 Python's json reads back as ``inf``), ``inf`` in the CSV and the table.
 """
 
@@ -40,19 +40,22 @@ PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
 PER_VIDEO_COLUMNS = ("video_id", "frames", "psnr", "ssim", "hole_psnr", "hole_ssim", "ewarp", "ewarp_ground_truth")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """``text`` into a hidden sibling, then moved over ``path``; on a write error the sibling is removed."""
-    temporary = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:12]}")
+def _write_together(files: Mapping[Path, str]) -> None:
+    """Each text into a hidden sibling of its path, then all moved into place, so the report is replaced
+    whole; on a write error (a full disk) or an interrupt the siblings are removed and the old report stays."""
+    temporaries = {path: path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:12]}") for path in files}
+    current = None  # the file being written or moved
     try:
+        for current, text in files.items():
+            temporaries[current].write_text(text)
         with deferred_signals():
-            temporary.write_text(text)
-            os.replace(temporary, path)
+            for current, temporary in temporaries.items():
+                os.replace(temporary, current)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise OutputFault(path, os_fault_cause(error)) from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        raise OutputFault(current, os_fault_cause(error)) from error
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
 
 
 def _cell(value: Any) -> str:
@@ -106,12 +109,14 @@ def write_report(
     except OSError as error:
         raise OutputFault(output_dir, os_fault_cause(error)) from error
     paths = {name: output_dir / name for name in ("metrics.json", "per_video.csv", "results.md")}
-    _atomic_write(paths["metrics.json"], json.dumps({"metrics": dict(summary), "settings": dict(settings)}, indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PER_VIDEO_COLUMNS)
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _cell(row.get(key)) for key in PER_VIDEO_COLUMNS})
-    _atomic_write(paths["per_video.csv"], buffer.getvalue())
-    _atomic_write(paths["results.md"], results_table(summary, method, dataset))
+    _write_together({
+        paths["metrics.json"]: json.dumps({"metrics": dict(summary), "settings": dict(settings)}, indent=2) + "\n",
+        paths["per_video.csv"]: buffer.getvalue(),
+        paths["results.md"]: results_table(summary, method, dataset),
+    })
     return paths
