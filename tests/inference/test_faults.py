@@ -1,7 +1,8 @@
 """`python -m sttn_lightning.inpaint` against its environment, in child processes on the CPU with the tiny
 generator: an impossible or read-only output (exit 2, nothing created), a file-size limit standing in for
 a full disk (exit 1, the frame reached named, nothing left, a pre-existing output untouched), and
-SIGINT / SIGTERM mid-run (exit 130 / 143 within seconds, nothing left, no ffmpeg process behind)."""
+SIGINT / SIGTERM mid-run (exit 130 / 143 within seconds, nothing new left, the old output untouched,
+no ffmpeg process behind)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.inference.conftest import box_mask, make_frames, write_frame_folder, write_mask, write_video
@@ -154,8 +154,9 @@ def alive(pid: int) -> bool:
 def test_signal_mid_run_exits_fast_removes_the_partial_output_and_stops_ffmpeg(tmp_path, tiny_checkpoint, signum, to_group, ignored_at_start):
     write_video(tmp_path / "clip.mp4", make_frames(40, 432, 240))
     write_mask(tmp_path / "hole.png", box_mask(432, 240, 100, 60, 300, 180))
+    (tmp_path / "out.mp4").write_bytes(b"old")
     before = listing(tmp_path)
-    overrides = [f"video={tmp_path / 'clip.mp4'}", f"mask={tmp_path / 'hole.png'}", f"ckpt={tiny_checkpoint}", "output=out.mp4"]
+    overrides = [f"video={tmp_path / 'clip.mp4'}", f"mask={tmp_path / 'hole.png'}", f"ckpt={tiny_checkpoint}", "output=out.mp4", "overwrite=true"]
     child = subprocess.Popen(
         inpaint_command(*overrides), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored_at_start else None,
@@ -177,5 +178,5 @@ def test_signal_mid_run_exits_fast_removes_the_partial_output_and_stops_ffmpeg(t
     assert child.returncode == 128 + signum, stderr
     assert took < 3.0, f"took {took:.1f} s to stop"
     assert one_error_line(stderr) == f"error: interrupted by {signal.Signals(signum).name}; the partial output was removed"
-    assert listing(tmp_path) == before
+    assert listing(tmp_path) == before and (tmp_path / "out.mp4").read_bytes() == b"old"
     assert len(ffmpeg) >= 2 and not [pid for pid in ffmpeg if alive(pid)]
