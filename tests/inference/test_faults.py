@@ -152,7 +152,7 @@ def alive(pid: int) -> bool:
     ids=["ctrl-c", "sigterm", "sigint-to-background-job"],
 )
 def test_signal_mid_run_exits_fast_removes_the_partial_output_and_stops_ffmpeg(tmp_path, tiny_checkpoint, signum, to_group, ignored_at_start):
-    write_video(tmp_path / "clip.mp4", make_frames(40, 432, 240))
+    write_video(tmp_path / "clip.mp4", make_frames(80, 432, 240))  # the clip: long enough to be caught mid-run
     write_mask(tmp_path / "hole.png", box_mask(432, 240, 100, 60, 300, 180))
     (tmp_path / "out.mp4").write_bytes(b"old")
     before = listing(tmp_path)
