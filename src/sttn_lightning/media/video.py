@@ -80,8 +80,8 @@ class _DecodeStream:
         if start > 0:
             command += ["-vf", f"select=gte(n\\,{start})"]
         command += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-        # ffmpeg gets its own session, so that a terminal's Ctrl-C reaches only this process, whose
-        # unwinding closes the stream (or, at the latest, the interpreter's exit does, through the finalizer)
+        # ffmpeg gets its own session, so that a terminal's Ctrl-C reaches only this process; a run cut
+        # short leaves the stream to the finalizer, which kills ffmpeg at the latest when the interpreter exits
         with deferred_signals():
             self._log = tempfile.TemporaryFile()
             self._process = subprocess.Popen(
