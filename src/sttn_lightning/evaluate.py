@@ -3,7 +3,8 @@
 A thin Hydra main over ``evaluation.evaluate_dataset`` (also ``python -m sttn_lightning.evaluate``);
 options are documented in conf/evaluate.yaml and listed by ``--help``. Inputs are all checked
 (weights, dataset layout, masks against videos, saved results) before the first video runs; bad
-input ends with exit code 2 and a one-line message (``cli.run_command``).
+input ends with exit code 2 and a one-line message, a fault while writing with exit code 1,
+SIGINT / SIGTERM with 130 / 143 (docs/inference.md, exit codes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from sttn_lightning.cli import CONFIG_PATH, Command, run_command, usage_errors
 from sttn_lightning.devices import resolve_device
 from sttn_lightning.evaluation import EvaluationError, FolderResults, GeneratorResults, evaluate_dataset, write_report
-from sttn_lightning.media import Size, open_eval_set
+from sttn_lightning.interrupts import command_exit_codes
+from sttn_lightning.media import Size, check_folder, open_eval_set
 from sttn_lightning.metrics import load_i3d
 from sttn_lightning.models import load_generator
 
@@ -34,6 +36,8 @@ def run(cfg: DictConfig) -> dict:
     """Check every input, evaluate the test set, write the report; returns the dataset values."""
     if (cfg.ckpt is None) == (cfg.results_dir is None):
         raise EvaluationError("expected exactly one of ckpt=WEIGHTS (run a generator) or results_dir=PATH (saved frames)")
+    output_dir = Path(cfg.output_dir)
+    check_folder(output_dir, output_dir)
     size = Size(*cfg.size)
     device = resolve_device(cfg.device)
     if cfg.ckpt is not None:
@@ -44,7 +48,6 @@ def run(cfg: DictConfig) -> dict:
         method = Path(cfg.results_dir).name
     i3d = load_i3d(cfg.i3d, device=device) if cfg.i3d is not None else None
     collection, mask_set = _eval_set(cfg.data)
-    output_dir = Path(cfg.output_dir)
     scores = evaluate_dataset(
         collection, mask_set, results, size, cfg.mask_dilation, i3d, cfg.ewarp,
         output_dir / "frames" if cfg.save_frames else None, cfg.progress,
@@ -71,7 +74,7 @@ def _eval_set(data: DictConfig):
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 def evaluate(cfg: DictConfig) -> None:
-    with usage_errors(COMMAND):
+    with usage_errors(COMMAND), command_exit_codes():
         run(cfg)
 
 

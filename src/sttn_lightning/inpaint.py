@@ -2,8 +2,9 @@
 
 A thin Hydra main over ``inference.inpaint_video`` (one video) and ``inference.batch`` (a folder, glob
 or list of videos; also ``python -m sttn_lightning.inpaint``); the options are documented in
-conf/inpaint.yaml and listed by ``--help``. Bad input ends the run with exit code 2 and a one-line
-message instead of a traceback (``cli.run_command``).
+conf/inpaint.yaml and listed by ``--help``. Bad input ends the run with exit code 2, a fault while
+writing (disk full, encoder exited) with exit code 1, SIGINT / SIGTERM with 130 / 143, each with a
+one-line message and no partial output.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from sttn_lightning.cli import BAD_INPUT_EXIT_CODE, CONFIG_PATH, Command, fail, run_command, usage_errors
 from sttn_lightning.inference import inpaint_video
 from sttn_lightning.inference.batch import BatchSummary, inpaint_videos, is_batch, plan_batch
+from sttn_lightning.interrupts import command_exit_codes
 
 INPUT_KEYS = ("video", "mask", "ckpt", "output")
 COMMAND = Command(
@@ -32,7 +34,7 @@ def inpaint(cfg: DictConfig) -> None:
     if missing:
         needed = ", ".join(f"{key}=" for key in missing)
         fail(f"missing {needed}; usage: {COMMAND.usage}")
-    with usage_errors(COMMAND):
+    with usage_errors(COMMAND), command_exit_codes():
         options = OmegaConf.to_container(cfg, resolve=True)
         video, mask, ckpt, output = (options.pop(key) for key in INPUT_KEYS)
         output_format = options.pop("output_format")

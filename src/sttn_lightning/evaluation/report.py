@@ -1,7 +1,7 @@
 """The files an evaluation leaves: metrics.json, per_video.csv and results.md beside the published numbers.
 
-Each file is written to a temporary name and moved into place, so a crash never leaves half a
-report. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
+The files are written to hidden temporary names and moved into place together, so a crash never
+leaves half a report; a write error (a full disk) removes the temporaries and raises ``OutputFault``. Non-finite values (PSNR of a perfect result) are written as JSON ``Infinity`` (what
 Python's json reads back as ``inf``), ``inf`` in the CSV and the table.
 """
 
@@ -12,9 +12,14 @@ import io
 import json
 import math
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sttn_lightning.errors import OutputFault
+from sttn_lightning.interrupts import deferred_signals
+from sttn_lightning.media.writers import os_fault_cause
 
 PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
     "youtube_vos": {
@@ -35,10 +40,22 @@ PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
 PER_VIDEO_COLUMNS = ("video_id", "frames", "psnr", "ssim", "hole_psnr", "hole_ssim", "ewarp", "ewarp_ground_truth")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+def _write_together(files: Mapping[Path, str]) -> None:
+    """Each text into a hidden sibling of its path, then all moved into place, so the report is replaced
+    whole; on a write error (a full disk) or an interrupt the siblings are removed and the old report stays."""
+    temporaries = {path: path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:12]}") for path in files}
+    current = None  # the file being written or moved
+    try:
+        for current, text in files.items():
+            temporaries[current].write_text(text)
+        with deferred_signals():
+            for current, temporary in temporaries.items():
+                os.replace(temporary, current)
+    except OSError as error:
+        raise OutputFault(current, os_fault_cause(error)) from error
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
 
 
 def _cell(value: Any) -> str:
@@ -87,14 +104,19 @@ def write_report(
     dataset: str | None,
 ) -> dict[str, Path]:
     """Write metrics.json, per_video.csv and results.md into ``output_dir``; returns their paths."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFault(output_dir, os_fault_cause(error)) from error
     paths = {name: output_dir / name for name in ("metrics.json", "per_video.csv", "results.md")}
-    _atomic_write(paths["metrics.json"], json.dumps({"metrics": dict(summary), "settings": dict(settings)}, indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PER_VIDEO_COLUMNS)
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _cell(row.get(key)) for key in PER_VIDEO_COLUMNS})
-    _atomic_write(paths["per_video.csv"], buffer.getvalue())
-    _atomic_write(paths["results.md"], results_table(summary, method, dataset))
+    _write_together({
+        paths["metrics.json"]: json.dumps({"metrics": dict(summary), "settings": dict(settings)}, indent=2) + "\n",
+        paths["per_video.csv"]: buffer.getvalue(),
+        paths["results.md"]: results_table(summary, method, dataset),
+    })
     return paths

@@ -15,7 +15,7 @@ from sttn_lightning.media.masks import (
 )
 from sttn_lightning.media.reader import FrameReader
 from sttn_lightning.media.size import Size
-from sttn_lightning.media.writers import FrameWriter, check_output, open_writer
+from sttn_lightning.media.writers import FrameWriter, check_folder, check_output, open_writer
 
 __all__ = [
     "LAYOUTS",
@@ -31,6 +31,7 @@ __all__ = [
     "VideoCollection",
     "ZipFrames",
     "build_mask_set",
+    "check_folder",
     "check_masks",
     "check_output",
     "detect_layout",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from sttn_lightning.errors import OutputFault
 from sttn_lightning.media.blobs import centred_box_masks, random_video_masks, video_seed
 from sttn_lightning.media.errors import MediaError
 from sttn_lightning.media.images import image_files, is_image_name, read_mask_image, to_holes
@@ -168,7 +169,7 @@ def write_mask_folder(folder: Path, masks: np.ndarray) -> None:
         for index, mask in enumerate(masks):
             file = temp / f"{index:05d}.png"
             if not cv2.imwrite(str(file), mask.astype(np.uint8) * 255):
-                raise MediaError(f"{file}: the mask could not be written; check the disk space and permissions of {folder.parent}")
+                raise OutputFault(folder, f"OpenCV could not write {file.name}; check the disk space and permissions of {folder.parent}", index)
         os.rename(temp, folder)
     except OSError:
         if not folder.is_dir():

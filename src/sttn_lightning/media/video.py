@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sttn_lightning.interrupts import deferred_signals
 from sttn_lightning.media.errors import MediaError
 from sttn_lightning.media.reader import FrameReader
 from sttn_lightning.media.size import Size
@@ -64,6 +65,8 @@ def probe(path: Path, what: str = "input") -> tuple[int, Size, float | None]:
 class _DecodeStream:
     """One ffmpeg process decoding a video forward from frame ``start`` into a pipe of rgb24 frames.
 
+    The process is killed by ``close``, when the stream is garbage-collected or when the interpreter exits.
+
     Frames before ``start`` are decoded and dropped inside ffmpeg (``select``), which is exact
     whatever the file's timestamps; no autorotation, so frames match the probed size.
     """
@@ -77,9 +80,14 @@ class _DecodeStream:
         if start > 0:
             command += ["-vf", f"select=gte(n\\,{start})"]
         command += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-        self._log = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, bufsize=0)
-        self._closer = weakref.finalize(self, _stop, self._process, self._log)
+        # ffmpeg gets its own session, so that a terminal's Ctrl-C reaches only this process; a run cut
+        # short leaves the stream to the finalizer, which kills ffmpeg at the latest when the interpreter exits
+        with deferred_signals():
+            self._log = tempfile.TemporaryFile()
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, bufsize=0, start_new_session=True
+            )
+            self._closer = weakref.finalize(self, _stop, self._process, self._log)
 
     def read_into(self, frame: np.ndarray) -> None:
         """Fill ``frame`` (contiguous uint8 H x W x 3) with the frame at ``position`` and advance."""
