@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sttn_lightning.inference import inpaint_video
+from sttn_lightning.inference import inpaint_frames, inpaint_video
 from tests.inference.conftest import (
     TINY_SIZE,
     box_mask,
@@ -129,3 +129,19 @@ def test_bf16_autocast_keeps_unmasked_pixels(tmp_path, tiny_generator):
     )
     holes = dilated(mask)
     assert np.array_equal(read_png_folder(tmp_path / "out")[:, ~holes], frames[:, ~holes])
+
+
+def test_compile_runs_the_generator_through_torch_compile(tiny_generator, monkeypatch):
+    compiled = []
+
+    def recording_compile(function, **kwargs):
+        compiled.append(function.__name__)
+        return function  # the real compile costs a minute on a CPU; its numerics are torch's concern
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    frames = make_frames(8, 40, 24)
+    masks = np.repeat(box_mask(40, 24, 10, 5, 20, 15)[None], 8, axis=0)
+    eager = inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE)
+    assert compiled == []
+    assert np.array_equal(inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE, compile=True), eager)
+    assert compiled == ["encode", "decode_features"]

@@ -32,6 +32,7 @@ class InpaintOptions:
     crop_segment: int = 50
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False
     fps: float | None = None
     crf: int = 18
     overwrite: bool = False

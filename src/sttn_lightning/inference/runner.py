@@ -49,6 +49,9 @@ class WindowRunner:
         self.generator = generator
         self.device = device
         self.options = options
+        # compile=true: each new window shape compiles once (interior windows share one shape)
+        self.encode = torch.compile(generator.encode) if options.compile else generator.encode
+        self.decode = torch.compile(generator.decode_features) if options.compile else generator.decode_features
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
         self.blended: dict[int, torch.Tensor] = {}  # (3, h, w) float32 over each frame's hole box
         self.windows_run = 0
@@ -67,7 +70,7 @@ class WindowRunner:
         image_batch = to_model_input(images).to(self.device)
         mask_batch = torch.from_numpy(masks).float()[:, None].to(self.device)
         with self._autocast():
-            encoded = self.generator.encode(image_batch * (1 - mask_batch))
+            encoded = self.encode(image_batch * (1 - mask_batch))
         for index, feature, mask in zip(todo, encoded, mask_batch):
             self.features[(segment, index)] = (feature, mask)
 
@@ -78,7 +81,7 @@ class WindowRunner:
         features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
         masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
         with self._autocast():
-            predicted = self.generator.decode_features(features[None], masks[None], len(window.neighbours))[0]
+            predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
         pixels = to_pixel_values(predicted.float())
         for index, prediction in zip(window.neighbours, pixels):
             box = frames[index].holes
