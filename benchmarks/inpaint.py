@@ -1,11 +1,14 @@
-"""Inference throughput and peak memory: release protocol vs native mode, fp32 vs bf16, two clip sizes.
+"""Inference throughput and peak memory: the whole pipeline beside the generator alone, per protocol and precision.
 
-    python benchmarks/inpaint.py [--frames 5] [--device cpu]
+    python benchmarks/inpaint.py [--frames 20] [--device cpu|cuda] [--compile]
 
 Uses the default (release-sized) generator with random weights: speed and memory do not depend
 on the weights, and nothing is downloaded. Every configuration runs in its own process, so
-each peak RSS is that run's alone. The release protocol at fp32 is the baseline of each clip
-size; the table gives the others relative to it. Prints a Markdown table.
+each peak RSS is that run's alone. For each precision, "generator alone" is the generator's
+encode + decode over one window of the pipeline's shape (the clip's frames, at the working size,
+already on the device); the pipeline's frames/s (decode, everything around the model, encode)
+is given beside it and as a share of it. The release protocol at fp32 is the baseline of each
+clip size. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -24,11 +28,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sttn_lightning.devices import peak_rss_mb
 from sttn_lightning.inference import inpaint_video
 from sttn_lightning.models import InpaintGenerator
 
 CLIP_SIZES = ((432, 240), (1280, 720))
-CONFIGURATIONS = (("release", "fp32"), ("native", "fp32"), ("release", "bf16"), ("native", "bf16"))
+PRECISIONS = ("fp32", "bf16")
+PROTOCOLS = ("release", "native")
+WORKING_SIZE = (432, 240)
 
 
 def write_clip(folder: Path, size: tuple[int, int], frames: int) -> tuple[Path, Path]:
@@ -48,22 +55,51 @@ def write_clip(folder: Path, size: tuple[int, int], frames: int) -> tuple[Path, 
 def run_child(arguments: argparse.Namespace) -> None:
     """One configuration in this process; prints its summary as JSON."""
     torch.manual_seed(0)
+    generator = InpaintGenerator()
+    if arguments.protocol == "generator":
+        print(json.dumps(generator_alone(generator, arguments)))
+        return
     summary = inpaint_video(
         arguments.video,
         arguments.mask,
-        InpaintGenerator(),
+        generator,
         arguments.output,
         protocol=arguments.protocol,
         precision=arguments.precision,
         device=arguments.device,
+        compile=arguments.compile,
         progress=False,
     )
     print(json.dumps({"fps": summary.fps, "seconds": summary.seconds, "peak_rss_mb": summary.peak_rss_mb}))
 
 
-def measure(video: Path, mask: Path, output: Path, protocol: str, precision: str, device: str) -> dict:
+def generator_alone(generator: InpaintGenerator, arguments: argparse.Namespace) -> dict:
+    """Frames/s of encode + decode over one window of ``--frames`` frames at the working size, after a warm-up."""
+    device = torch.device(arguments.device)
+    generator = generator.to(device).eval()
+    width, height = WORKING_SIZE
+    frames = torch.rand(arguments.frames, 3, height, width, device=device) * 2 - 1
+    masks = torch.zeros(arguments.frames, 1, height, width, device=device)
+    masks[:, :, height // 3 : 2 * height // 3, width // 4 : 3 * width // 4] = 1
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[arguments.precision]
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        timings = []
+        for _ in range(2):  # the first run warms up (allocations, kernel choice)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            features = generator.encode(frames * (1 - masks))
+            generator.decode_features(features[None], masks[None])
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - started)
+    return {"fps": arguments.frames / timings[-1], "seconds": timings[-1], "peak_rss_mb": peak_rss_mb()}
+
+
+def measure(video: Path, mask: Path, output: Path, protocol: str, precision: str, arguments: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--child", "--video", str(video), "--mask", str(mask), "--output", str(output)]
-    command += ["--protocol", protocol, "--precision", precision, "--device", device]
+    command += ["--protocol", protocol, "--precision", precision, "--device", arguments.device, "--frames", str(arguments.frames)]
+    command += ["--compile"] if arguments.compile else []
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -80,8 +116,9 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=5, help="clip length (5 = one window of the release protocol)")
+    parser.add_argument("--frames", type=int, default=20, help="clip length, also the generator-alone window")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="run the pipeline with compile=true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for name in ("video", "mask", "output", "protocol", "precision"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
@@ -89,22 +126,29 @@ def main() -> None:
     if arguments.child:
         run_child(arguments)
         return
-    print(f"Machine: {machine()}; device {arguments.device}; {arguments.frames}-frame clips, default generator (random weights)\n")
-    print("| clip | protocol | precision | frames/s | vs baseline | peak RSS (MB) |")
-    print("|---|---|---|---|---|---|")
+    print(f"Machine: {machine()}; device {arguments.device}; {arguments.frames}-frame clips, default generator "
+          f"(random weights){', compile=true' if arguments.compile else ''}\n")
+    print("| clip | protocol | precision | frames/s | vs release fp32 | share of generator alone | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
+        alone = {precision: measure(Path(), Path(), Path(), "generator", precision, arguments)["fps"] for precision in PRECISIONS}
+        for precision, fps in alone.items():
+            print(f"| window of {arguments.frames} at {WORKING_SIZE[0]}x{WORKING_SIZE[1]} | generator alone | {precision} | "
+                  f"{fps:.3f} | | 100% | |", flush=True)
         for size in CLIP_SIZES:
             video, mask = write_clip(Path(folder), size, arguments.frames)
             baseline = None
-            for protocol, precision in CONFIGURATIONS:
-                output = Path(folder) / f"out_{size[0]}_{protocol}_{precision}.mp4"
-                result = measure(video, mask, output, protocol, precision, arguments.device)
-                baseline = baseline or result["fps"]
-                print(
-                    f"| {size[0]}x{size[1]} | {protocol} | {precision} | {result['fps']:.3f} | "
-                    f"{result['fps'] / baseline:.2f}x | {result['peak_rss_mb']:.0f} |",
-                    flush=True,
-                )
+            for precision in PRECISIONS:
+                for protocol in PROTOCOLS:
+                    output = Path(folder) / f"out_{size[0]}_{protocol}_{precision}.mp4"
+                    result = measure(video, mask, output, protocol, precision, arguments)
+                    baseline = baseline or result["fps"]
+                    print(
+                        f"| {size[0]}x{size[1]} | {protocol} | {precision} | {result['fps']:.3f} | "
+                        f"{result['fps'] / baseline:.2f}x | {100 * result['fps'] / alone[precision]:.0f}% | "
+                        f"{result['peak_rss_mb']:.0f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
