@@ -56,6 +56,12 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def min_working_size(patch_grids: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """The smallest (width, height) whose feature map holds at least one pixel per patch of every grid."""
+    rows, cols = max(grid[0] for grid in patch_grids), max(grid[1] for grid in patch_grids)
+    return FEATURE_STRIDE * cols, FEATURE_STRIDE * rows
+
+
 def key_patch_is_hole(feature_masks: Tensor, grid: tuple[int, int]) -> Tensor:
     """Which key patches are mostly hole (the paper's rule), token order (frame, row, col).
 
