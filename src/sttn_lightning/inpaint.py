@@ -10,8 +10,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sttn_lightning.cli import CONFIG_DIR, fail
-from sttn_lightning.inference import InpaintError, inpaint_video
-from sttn_lightning.models import CheckpointError
+from sttn_lightning.errors import InputError
+from sttn_lightning.inference import inpaint_video
 
 INPUT_KEYS = ("video", "mask", "ckpt", "output")
 
@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     inputs = [options.pop(key) for key in INPUT_KEYS]
     try:
         summary = inpaint_video(*inputs, **options)
-    except (InpaintError, CheckpointError) as error:
+    except InputError as error:
         fail(str(error))
     print(summary)
 

@@ -44,7 +44,8 @@ from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.inference.roi import Box, context_crop, mask_bbox, resize_like_release, to_working, union, working_to_box
 from sttn_lightning.inference.video_io import FrameSource, MaskSource, check_output, open_frames, open_writer
 from sttn_lightning.inference.windows import Window, blend, last_neighbour_window, plan_windows, to_pixels
-from sttn_lightning.models import InpaintGenerator, load_generator
+from sttn_lightning.models import InpaintGenerator
+from sttn_lightning.models.exported import BACKENDS, InferenceModel, load_inference_model
 
 PROTOCOLS = ("native", "release")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -74,6 +75,8 @@ class InpaintOptions:
     crf: int = 18
     overwrite: bool = False
     progress: bool = True
+    backend: str = "torch"
+    providers: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.size) != 2 or min(self.size) < 1:
@@ -83,6 +86,13 @@ class InpaintOptions:
             raise InpaintError(f"protocol: expected one of {PROTOCOLS}, found {self.protocol!r}")
         if self.precision not in PRECISIONS:
             raise InpaintError(f"precision: expected one of {tuple(PRECISIONS)}, found {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise InpaintError(f"backend: expected one of {BACKENDS}, found {self.backend!r}")
+        if self.backend != "torch" and self.precision != "fp32":
+            raise InpaintError(
+                f"precision: backend={self.backend} runs at the precision the file was exported with; "
+                f"pass precision=fp32 (found {self.precision})"
+            )
         if self.max_references == "auto":
             self.max_references = NATIVE_MAX_REFERENCES if self.protocol == "native" else None
         elif self.max_references is not None and (isinstance(self.max_references, str) or self.max_references < 0):
@@ -355,15 +365,17 @@ def _prepare(
     return prepared
 
 
-def _resolve_generator(generator: InpaintGenerator | str | os.PathLike | None, device: torch.device) -> InpaintGenerator:
-    if isinstance(generator, InpaintGenerator):
+def _resolve_generator(
+    generator: InferenceModel | str | os.PathLike | None, device: torch.device, options: InpaintOptions
+) -> InferenceModel:
+    if not isinstance(generator, (str, os.PathLike, type(None))):
         return generator.to(device).eval()
     if generator is None:
         raise InpaintError(
             "ckpt: expected a generator checkpoint (the official sttn.pth, an exported generator or a training "
             "checkpoint), found none; pass ckpt=PATH"
         )
-    return load_generator(generator, device=device)
+    return load_inference_model(generator, options.backend, device, options.providers, options.size)
 
 
 def run_pipeline(
@@ -415,7 +427,7 @@ def inpaint_frames(
     source = ArrayFrames(frames)
     hole_masks = ArrayMasks(masks, source.num_frames, source.size)
     device = resolve_device(opts.device)
-    model = _resolve_generator(generator, device)
+    model = _resolve_generator(generator, device, opts)
     check_working_size(opts.size, model)
     written: list[np.ndarray] = []
     run_pipeline(source, hole_masks, model, device, opts, written.append)
@@ -433,9 +445,10 @@ def inpaint_video(
 
     ``video``: a video file or a folder of frames. ``mask``: one image for every frame, a folder
     of per-frame images or a mask video (non-zero = hole). ``generator``: a model or a checkpoint
-    path for ``load_generator``. ``output``: a video file (source fps and audio kept) or a folder
+    path for ``load_inference_model`` (an exported file with ``backend=onnxruntime`` or
+    ``torch_export``). ``output``: a video file (source fps and audio kept) or a folder
     name for lossless PNG frames. ``options``: the fields of ``InpaintOptions``. Raises
-    ``InpaintError`` (or ``CheckpointError``) for bad input and leaves no output behind then.
+    ``InpaintError`` (or another ``InputError``: ``CheckpointError``, ``ExportedModelError``) for bad input and leaves no output behind then.
     """
     opts = InpaintOptions(**options)
     started = time.perf_counter()
@@ -444,7 +457,7 @@ def inpaint_video(
     source = open_frames(video)
     masks = MaskSource(mask, source.num_frames, source.size, opts.mask_repeat)
     device = resolve_device(opts.device)
-    model = _resolve_generator(generator, device)
+    model = _resolve_generator(generator, device, opts)
     check_working_size(opts.size, model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

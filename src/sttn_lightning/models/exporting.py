@@ -84,7 +84,7 @@ def check_export_options(
     paths = (window, encoder_path(window))
     existing = [str(path) for path in paths if path.exists()]
     if existing and not overwrite:
-        raise ExportError(f"output: {', '.join(existing)} already exists; pass overwrite=true to replace it")
+        raise ExportError(f"output: {' and '.join(existing)} already exist(s); pass overwrite=true to replace")
     return paths
 
 
@@ -193,3 +193,24 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def max_difference(generator: InpaintGenerator, exported, num_frames: int, seed: int = 0) -> float:
+    """Largest absolute difference between eager and exported frames on one random window.
+
+    ``exported``: an ``OnnxGenerator`` or ``ExportedProgramGenerator``. The window holds
+    ``num_frames`` frames in [-1, 1] at the exported size with random holes; the first half of
+    them are decoded (the rest act as references), as inference windows do. Both run in float32
+    on the CPU, so an fp16 export's difference includes its rounding.
+    """
+    width, height = exported.size
+    rng = torch.Generator().manual_seed(seed)
+    frames = torch.rand(num_frames, 3, height, width, generator=rng) * 2 - 1
+    masks = (torch.rand(1, num_frames, 1, height, width, generator=rng) > 0.7).float()
+    num_outputs = max(1, num_frames // 2)
+    model = generator.to(device="cpu", dtype=torch.float32).eval()
+    with torch.inference_mode():
+        masked = frames * (1 - masks[0])
+        expected = model.decode_features(model.encode(masked)[None], masks, num_outputs)
+        found = exported.decode_features(exported.encode(masked)[None], masks, num_outputs)
+    return (expected - found).abs().max().item()
