@@ -13,6 +13,7 @@ metadata record (see ``models/exported.py``).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import tempfile
@@ -34,6 +35,7 @@ from sttn_lightning.models.exported import (
 )
 from sttn_lightning.models.generator import FEATURE_STRIDE, InpaintGenerator, min_working_size
 
+ONNX_EXPORTER_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) imports
 EXAMPLE_FRAMES = 3  # traced example length; any count >= 1 runs (examples of 0 or 1 would be specialised)
 
 
@@ -68,6 +70,9 @@ def check_export_options(
     """Validate the options before any work; returns the (window, encoder) paths to write."""
     if format not in FORMAT_SUFFIXES:
         raise ExportError(f"format: expected one of {tuple(FORMAT_SUFFIXES)}, found {format!r}")
+    missing = [name for name in ONNX_EXPORTER_PACKAGES if format == "onnx" and importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"format=onnx needs {', '.join(missing)}: pip install 'sttn-lightning[export]'")
     if precision not in EXPORT_DTYPES:
         raise ExportError(f"precision: expected one of {tuple(EXPORT_DTYPES)}, found {precision!r}")
     if len(size) != 2 or min(size) < 1:
