@@ -107,6 +107,15 @@ def test_files_record_architecture_size_and_precision_and_loaders_expose_them(ex
     assert exported.eval() is exported and exported.to("cpu") is exported
 
 
+def test_each_program_stores_only_the_weights_it_runs(exports):
+    generator, path = exports["torch_export"]
+    encoder_keys = set(torch.export.load(encoder_path(path)).state_dict)
+    window_keys = set(torch.export.load(path).state_dict)
+    assert encoder_keys == {f"generator.{key}" for key in generator.state_dict() if key.startswith("encoder.")}
+    assert window_keys == {f"generator.{key}" for key in generator.state_dict() if not key.startswith("encoder.")}
+    assert torch.export.load(path).example_inputs is None
+
+
 def test_onnx_metadata_is_readable_without_this_library(exports):
     generator, path = exports["onnx"]
     for file, part in ((path, "window"), (encoder_path(path), "encoder")):
@@ -172,9 +181,9 @@ def test_export_refuses_existing_output_unless_overwrite(exports, tmp_path):
 def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     calls = []
 
-    def save_then_fail(program, path, **kwargs):
-        calls.append(path)
-        Path(path).write_bytes(b"partial")
+    def save_then_fail(program, file, **kwargs):
+        calls.append(file)
+        file.write(b"partial")
         if len(calls) == 2:
             raise OSError("disk full")
 

@@ -415,7 +415,7 @@ def run_pipeline(
 def inpaint_frames(
     frames: np.ndarray,
     masks: np.ndarray,
-    generator: InpaintGenerator | str | os.PathLike,
+    generator: InferenceModel | str | os.PathLike,
     **options,
 ) -> np.ndarray:
     """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
@@ -437,7 +437,7 @@ def inpaint_frames(
 def inpaint_video(
     video: str | os.PathLike,
     mask: str | os.PathLike,
-    generator: InpaintGenerator | str | os.PathLike | None,
+    generator: InferenceModel | str | os.PathLike | None,
     output: str | os.PathLike,
     **options,
 ) -> InpaintSummary:

@@ -43,10 +43,21 @@ class ExportError(ExportedModelError):
     """Bad export options (format, size, precision, output); nothing has been written."""
 
 
+def _generator_part(generator: InpaintGenerator, submodules: tuple[str, ...]) -> InpaintGenerator:
+    """A shallow copy of ``generator`` holding only the named submodules (sharing their weights).
+
+    ``torch.export`` stores every parameter of the module it exports, used or not, so each part
+    is given only the weights it runs.
+    """
+    part = copy.copy(generator)
+    part._modules = {name: module for name, module in generator._modules.items() if name in submodules}
+    return part
+
+
 class _Encoder(nn.Module):
     def __init__(self, generator: InpaintGenerator) -> None:
         super().__init__()
-        self.generator = generator
+        self.generator = _generator_part(generator, ("encoder",))
 
     def forward(self, masked_frames: Tensor) -> Tensor:
         return self.generator.encode(masked_frames)
@@ -55,7 +66,7 @@ class _Encoder(nn.Module):
 class _Window(nn.Module):
     def __init__(self, generator: InpaintGenerator) -> None:
         super().__init__()
-        self.generator = generator
+        self.generator = _generator_part(generator, ("transformer", "decoder"))
 
     def forward(self, features: Tensor, masks: Tensor, num_outputs: Tensor) -> Tensor:
         count = num_outputs.item()
@@ -170,7 +181,13 @@ def _onnx_writer(module: nn.Module, args: tuple, dynamic: tuple, inputs: list[st
 def _program_writer(module: nn.Module, args: tuple, dynamic: tuple, metadata: str):
     with torch.no_grad():
         program = torch.export.export(module, args, dynamic_shapes=dynamic)
-    return lambda path: torch.export.save(program, path, extra_files={f"{METADATA_KEY}.json": metadata})
+    program.example_inputs = None  # the traced zeros would be stored in the file (tens of MB at 432x240)
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as file:  # a file object: the archive's folder is then not named after the temporary file
+            torch.export.save(program, file, extra_files={f"{METADATA_KEY}.json": metadata})
+
+    return write
 
 
 def _write_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
