@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TRAIN_STAMP := $(VENV)/.installed-train
 TEST_STAMP := $(VENV)/.installed-test
-# the whole suite needs the test tools, training and sweeps (Optuna, submitit)
-TEST_EXTRAS := dev,train,sweep
+# the whole suite needs the test tools, training, sweeps (Optuna, submitit) and export (onnx, onnxruntime)
+TEST_EXTRAS := dev,train,sweep,export
 
 .PHONY: install train test test-fast clean
 

@@ -25,7 +25,7 @@ from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.pipeline import inpaint_video, load_model
 from sttn_lightning.media.collection import VIDEO_SUFFIXES
 from sttn_lightning.media.images import IMAGE_SUFFIXES, is_image_name
-from sttn_lightning.models import InpaintGenerator
+from sttn_lightning.models.exported import InferenceModel
 
 OUTPUT_FORMATS = {"mp4": ".mp4", "png": ""}
 GLOB_CHARACTERS = "*?["
@@ -134,11 +134,11 @@ def plan_batch(
 
 
 def inpaint_videos(
-    jobs: Sequence[Job], generator: InpaintGenerator | str | os.PathLike | None, **options
+    jobs: Sequence[Job], generator: InferenceModel | str | os.PathLike | None, **options
 ) -> BatchSummary:
     """Inpaint every job with one loaded model; bad input of one video is reported, the others still run."""
     opts = InpaintOptions(**options)
-    model = load_model(generator, opts.resolve_device())
+    model = load_model(generator, opts.resolve_device(), opts)
     summary = BatchSummary()
     for job in tqdm(jobs, unit="video", desc="videos", disable=not opts.progress):
         try:

@@ -11,6 +11,7 @@ import torch
 from sttn_lightning.devices import PRECISIONS, resolve_device, resolve_precision
 from sttn_lightning.inference.errors import InpaintError
 from sttn_lightning.media import Size
+from sttn_lightning.models.exported import BACKENDS
 
 PROTOCOLS = ("native", "release")
 NATIVE_MAX_REFERENCES = 10  # bounds native runs; covers every reference of videos up to ~100 frames
@@ -33,6 +34,8 @@ class InpaintOptions:
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
+    backend: str = "torch"
+    providers: Sequence[str] | None = None
     fps: float | None = None
     crf: int = 18
     overwrite: bool = False
@@ -46,6 +49,15 @@ class InpaintOptions:
             raise InpaintError(f"protocol: expected one of {PROTOCOLS}, found {self.protocol!r}")
         if self.precision != "auto" and self.precision not in PRECISIONS:
             raise InpaintError(f"precision: expected auto or one of {tuple(PRECISIONS)}, found {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise InpaintError(f"backend: expected one of {BACKENDS}, found {self.backend!r}")
+        if self.backend != "torch" and self.precision not in ("auto", "fp32"):
+            raise InpaintError(
+                f"precision: backend={self.backend} runs at the precision the file was exported with; "
+                f"pass precision=auto or fp32 (found {self.precision})"
+            )
+        if self.backend != "torch" and self.compile:
+            raise InpaintError(f"compile: only for backend=torch, found backend={self.backend}; pass compile=false")
         if self.max_references == "auto":
             self.max_references = NATIVE_MAX_REFERENCES if self.protocol == "native" else None
         elif self.max_references is not None and (isinstance(self.max_references, str) or self.max_references < 0):
@@ -59,9 +71,10 @@ class InpaintOptions:
             )
 
     def resolve_device(self) -> torch.device:
-        """The device to run on; ``precision`` becomes the one used there (``auto`` resolved)."""
+        """The device to run on; ``precision`` becomes the one used there (``auto`` resolved; exports: fp32)."""
         device = resolve_device(self.device)
-        self.precision = resolve_precision(self.precision, device)
+        # an exported model runs at the precision it was exported with: no autocast around it
+        self.precision = resolve_precision(self.precision, device) if self.backend == "torch" else "fp32"
         return device
 
     @property

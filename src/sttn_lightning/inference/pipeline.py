@@ -20,36 +20,38 @@ from sttn_lightning.inference.options import RELEASE_FPS, InpaintOptions, Inpain
 from sttn_lightning.inference.background import BackgroundConsumer
 from sttn_lightning.inference.runner import FinishedFrame, run_pipeline
 from sttn_lightning.media import ArrayFrames, ArrayMasks, MediaError, Size, check_masks, check_output, open_frames, open_masks, open_writer
-from sttn_lightning.models import InpaintGenerator, load_generator
+from sttn_lightning.models.exported import InferenceModel, load_inference_model
+from sttn_lightning.models.generator import min_working_size
 
 
-def check_working_size(size: Size, generator: InpaintGenerator) -> None:
+def check_working_size(size: Size, generator: InferenceModel) -> None:
     """The feature map (a quarter of the working size) must hold at least one pixel per patch of every grid."""
     grids = generator.config["patch_grids"]
-    rows, cols = max(grid[0] for grid in grids), max(grid[1] for grid in grids)
-    if -(-size.width // 4) < cols or -(-size.height // 4) < rows:
+    smallest = Size(*min_working_size(grids))
+    features = Size(-(-size.width // 4), -(-size.height // 4))  # the encoder's output, a quarter of the size rounded up
+    if features.width < smallest.width // 4 or features.height < smallest.height // 4:
         raise InpaintError(
             f"size: {size} is too small for the generator's patch grids {grids}: a quarter of it must be "
-            f"at least {cols}x{rows} feature pixels; pass size=[{4 * cols},{4 * rows}] or larger"
+            f"at least {smallest.width // 4}x{smallest.height // 4} feature pixels; pass size=[{smallest.width},{smallest.height}] or larger"
         )
 
 
-def load_model(generator: InpaintGenerator | str | os.PathLike | None, device: torch.device) -> InpaintGenerator:
-    """The generator on ``device`` in eval mode: a model as given, or loaded from a checkpoint path."""
-    if isinstance(generator, InpaintGenerator):
+def load_model(generator: InferenceModel | str | os.PathLike | None, device: torch.device, options: InpaintOptions) -> InferenceModel:
+    """The model on ``device`` in eval mode: a model as given, or loaded from a checkpoint or export for ``options.backend``."""
+    if not isinstance(generator, (str, os.PathLike, type(None))):
         return generator.to(device).eval()
     if generator is None:
         raise InpaintError(
             "ckpt: expected a generator checkpoint (the official sttn.pth, an exported generator or a training "
             "checkpoint), found none; pass ckpt=PATH"
         )
-    return load_generator(generator, device=device)
+    return load_inference_model(generator, options.backend, device, options.providers, options.size)
 
 
 def inpaint_frames(
     frames: np.ndarray,
     masks: np.ndarray,
-    generator: InpaintGenerator | str | os.PathLike,
+    generator: InferenceModel | str | os.PathLike,
     **options,
 ) -> np.ndarray:
     """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
@@ -66,7 +68,7 @@ def inpaint_frames(
             f"(one mask per frame), found {masks.shape}"
         )
     device = opts.resolve_device()
-    model = load_model(generator, device)
+    model = load_model(generator, device, opts)
     check_working_size(opts.size, model)
     written: list[np.ndarray] = []
     run_pipeline(source, hole_masks, model, device, opts, lambda finished: written.append(finished.output))
@@ -76,15 +78,15 @@ def inpaint_frames(
 def inpaint_video(
     video: str | os.PathLike,
     mask: str | os.PathLike,
-    generator: InpaintGenerator | str | os.PathLike | None,
+    generator: InferenceModel | str | os.PathLike | None,
     output: str | os.PathLike,
     **options,
 ) -> InpaintSummary:
     """Inpaint the holes of ``video`` given by ``mask`` and write ``output``; returns a summary.
 
     ``video``: a video file or a folder of frames. ``mask``: one image for every frame, a folder
-    of per-frame images or a mask video (non-zero = hole). ``generator``: a model or a checkpoint
-    path for ``load_generator``. ``output``: a video file (source fps and audio kept) or a folder
+    of per-frame images or a mask video (non-zero = hole). ``generator``: a model, a checkpoint path
+    for ``load_generator`` or, with ``backend=onnxruntime|torch_export``, an exported file. ``output``: a video file (source fps and audio kept) or a folder
     name for lossless PNG frames. ``options``: the fields of ``InpaintOptions``. Raises an
     ``InputError`` (``InpaintError``, ``MediaError``, ``CheckpointError``) for bad input and leaves
     no output behind then.
@@ -96,7 +98,7 @@ def inpaint_video(
     source = open_frames(video)
     masks = check_masks(open_masks(mask), source.num_frames, source.size, source.path, opts.mask_repeat)
     device = opts.resolve_device()
-    model = load_model(generator, device)
+    model = load_model(generator, device, opts)
     check_working_size(opts.size, model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -6,8 +6,8 @@ The implementation differs from the release only where it is faster and numerica
 
 * the query/key/value 1x1 convs run as one conv with concatenated weights (the three
   parameters, and so the three state-dict keys, stay separate);
-* all heads read their patches from one channels-last projection and write into one output
-  buffer, batched over clips and frames; a token's values are ordered (row, col, channel)
+* all heads read their patches from one channels-last projection and are concatenated into
+  one channels-last output, batched over clips and frames; a token's values are ordered (row, col, channel)
   instead of the release's (channel, row, col), which leaves every dot product unchanged;
 * attention keeps the release's scale ``1 / sqrt(token length)`` but applies it to the queries
   before the product and takes the softmax in float32, so bf16/fp16 autocast is safe.
@@ -54,6 +54,12 @@ def _pad_bottom_right(x: Tensor, height: int, width: int) -> Tensor:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def min_working_size(patch_grids: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """The smallest (width, height) whose feature map holds at least one pixel per patch of every grid."""
+    rows, cols = max(grid[0] for grid in patch_grids), max(grid[1] for grid in patch_grids)
+    return FEATURE_STRIDE * cols, FEATURE_STRIDE * rows
 
 
 def key_patch_is_hole(feature_masks: Tensor, grid: tuple[int, int]) -> Tensor:
@@ -120,8 +126,7 @@ class MultiScalePatchAttention(nn.Module):
         # Channels-last view (frames, h, w, q/k/v, head, head channel); a free view when qkv is
         # channels-last, which the convs keep once the input is.
         heads = qkv.permute(0, 2, 3, 1).reshape(frames, h, w, 3, len(self.patch_grids), self.head_channels)
-        attended = qkv.new_empty((frames, h, w, channels))
-        attended_heads = attended.view(clips, t, h, w, len(self.patch_grids), self.head_channels)
+        outputs = []
         for index, ((rows, cols), head_allowed) in enumerate(zip(self.patch_grids, allowed)):
             patch_h, patch_w = -(-h // rows), -(-w // cols)
             head = heads[..., index, :]  # (frames, h, w, 3, head channels)
@@ -136,7 +141,10 @@ class MultiScalePatchAttention(nn.Module):
             out = patch_attention(tokens[0], tokens[1], tokens[2], head_allowed)
             out = out.view(clips, t, rows, cols, patch_h, patch_w, self.head_channels).permute(0, 1, 2, 4, 3, 5, 6)
             out = out.reshape(clips, t, rows * patch_h, cols * patch_w, self.head_channels)
-            attended_heads[..., index, :] = out[:, :, :h, :w]
+            outputs.append(out[:, :, :h, :w])
+        # Heads joined by one concatenation, not written into a preallocated buffer: the same copies
+        # in eager mode, while exporters turn such slice writes into scatters over the whole buffer.
+        attended = torch.cat(outputs, dim=-1).reshape(frames, h, w, channels)
         return self.output_linear(attended.permute(0, 3, 1, 2))
 
 
