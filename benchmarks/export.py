@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import onnxruntime
@@ -27,17 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sttn_lightning.models import InpaintGenerator  # noqa: E402
+from timing import cpu_model, time_variants  # noqa: E402  (benchmarks/timing.py)
 from sttn_lightning.models.exported import load_inference_model  # noqa: E402
 from sttn_lightning.models.exporting import export_parts  # noqa: E402
 
 BACKENDS = {"onnxruntime": ("onnx", ".onnx"), "torch_export": ("torch_export", ".pt2")}
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def scaled_init_(model: torch.nn.Module, gain: float = 0.7) -> None:
@@ -47,19 +39,6 @@ def scaled_init_(model: torch.nn.Module, gain: float = 0.7) -> None:
             if isinstance(module, torch.nn.Conv2d):
                 module.weight.normal_(0.0, gain / module.weight[0].numel() ** 0.5)
                 module.bias.normal_(0.0, 0.1)
-
-
-def time_variants(variants: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Fastest wall time per variant over ``repeats`` round-robin rounds, after one warm-up round."""
-    best = {name: float("inf") for name in variants}
-    for round_index in range(repeats + 1):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            elapsed = time.perf_counter() - start
-            if round_index > 0:
-                best[name] = min(best[name], elapsed)
-    return best
 
 
 def main() -> None:

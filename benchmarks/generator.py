@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,27 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sttn_lightning.models import InpaintGenerator  # noqa: E402
+from timing import cpu_model, time_variants  # noqa: E402  (benchmarks/timing.py)
 from tests.models.release_oracle import ReleaseOracleGenerator  # noqa: E402
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def time_variants(variants: dict[str, Callable[[], torch.Tensor]], repeats: int) -> dict[str, float]:
-    """Fastest wall time per variant over ``repeats`` round-robin rounds, after one warm-up round."""
-    best = {name: float("inf") for name in variants}
-    for round_index in range(repeats + 1):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            elapsed = time.perf_counter() - start
-            if round_index > 0:
-                best[name] = min(best[name], elapsed)
-    return best
 
 
 def main() -> None:

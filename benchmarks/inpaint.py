@@ -31,6 +31,7 @@ from PIL import Image
 from sttn_lightning.devices import peak_rss_mb
 from sttn_lightning.inference import inpaint_video
 from sttn_lightning.models import InpaintGenerator
+from timing import cpu_model  # benchmarks/timing.py
 
 CLIP_SIZES = ((432, 240), (1280, 720))
 PRECISIONS = ("fp32", "bf16")
@@ -105,13 +106,10 @@ def measure(video: Path, mask: Path, output: Path, protocol: str, precision: str
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}, Python {platform.python_version()}"
+    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}, Python {platform.python_version()}"
 
 
 def main() -> None:

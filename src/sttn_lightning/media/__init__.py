@@ -40,4 +40,5 @@ __all__ = [
     "open_masks",
     "open_writer",
     "read_split_file",
+    "write_mask_folder",
 ]
