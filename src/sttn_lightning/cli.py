@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 from hydra.errors import HydraException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sttn_lightning.errors import InputError
@@ -54,6 +55,13 @@ def fail(message: str, exit_code: int = BAD_INPUT_EXIT_CODE) -> NoReturn:
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     print(f"error: {one_line}", file=sys.stderr)
     sys.exit(exit_code)
+
+
+def require(cfg: DictConfig, keys: Sequence[str], command: Command) -> None:
+    """Stop with one line naming every required key (``???`` in the config) the command line left out."""
+    missing = [key for key in keys if OmegaConf.is_missing(cfg, key)]
+    if missing:
+        fail(f"missing {', '.join(f'{key}=' for key in missing)}; usage: {command.usage}")
 
 
 def describe(error: BaseException) -> str:

@@ -12,9 +12,9 @@ import logging
 import warnings
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sttn_lightning.cli import CONFIG_PATH, Command, fail, run_command, usage_errors
+from sttn_lightning.cli import CONFIG_PATH, Command, require, run_command, usage_errors
 from sttn_lightning.models import load_generator
 from sttn_lightning.models.exported import BACKEND_FORMATS, load_inference_model
 from sttn_lightning.models.exporting import export_parts, max_difference
@@ -35,10 +35,7 @@ COMMAND = Command(
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
 def export(cfg: DictConfig) -> None:
-    missing = [key for key in INPUT_KEYS if OmegaConf.is_missing(cfg, key)]
-    if missing:
-        needed = ", ".join(f"{key}=" for key in missing)
-        fail(f"missing {needed}; usage: {COMMAND.usage}")
+    require(cfg, INPUT_KEYS, COMMAND)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)

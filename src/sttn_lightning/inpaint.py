@@ -14,7 +14,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sttn_lightning.cli import BAD_INPUT_EXIT_CODE, CONFIG_PATH, Command, fail, run_command, usage_errors
+from sttn_lightning.cli import BAD_INPUT_EXIT_CODE, CONFIG_PATH, Command, require, run_command, usage_errors
 from sttn_lightning.inference import inpaint_video
 from sttn_lightning.inference.batch import BatchSummary, inpaint_videos, is_batch, plan_batch
 from sttn_lightning.interrupts import command_exit_codes
@@ -30,10 +30,7 @@ COMMAND = Command(
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="inpaint")
 def inpaint(cfg: DictConfig) -> None:
-    missing = [key for key in INPUT_KEYS if OmegaConf.is_missing(cfg, key)]
-    if missing:
-        needed = ", ".join(f"{key}=" for key in missing)
-        fail(f"missing {needed}; usage: {COMMAND.usage}")
+    require(cfg, INPUT_KEYS, COMMAND)
     with usage_errors(COMMAND), command_exit_codes():
         options = OmegaConf.to_container(cfg, resolve=True)
         video, mask, ckpt, output = (options.pop(key) for key in INPUT_KEYS)
