@@ -20,7 +20,7 @@ from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
 from sttn_lightning.media import FrameReader, MaskReader
-from sttn_lightning.models import InpaintGenerator
+from sttn_lightning.models.exported import InferenceModel
 from sttn_lightning.protocol import composite, hole_preserving_resize, resize_crop, resize_prediction, to_model_input, to_pixel_values, to_uint8
 
 
@@ -45,8 +45,7 @@ class WindowRunner:
     only a finished frame's hole box is copied back to the host.
     """
 
-    def __init__(self, generator: InpaintGenerator, device: torch.device, options: InpaintOptions) -> None:
-        self.generator = generator
+    def __init__(self, generator: InferenceModel, device: torch.device, options: InpaintOptions) -> None:
         self.device = device
         self.options = options
         # compile=true: each new window shape compiles once (interior windows share one shape)
@@ -108,7 +107,7 @@ class WindowRunner:
 def run_pipeline(
     source: FrameReader,
     masks: MaskReader,
-    model: InpaintGenerator,
+    model: InferenceModel,
     device: torch.device,
     options: InpaintOptions,
     emit: Callable[[FinishedFrame], None],
