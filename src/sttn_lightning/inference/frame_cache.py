@@ -89,12 +89,14 @@ class FrameCache:
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
+        with_holes = [index for index in indices if self._boxes[index] is not None]
+        holes = dict(zip(with_holes, self._holes.read(with_holes))) if with_holes else {}  # one mask read and dilation
         prepared = {}
         for index, frame in zip(indices, self._source.read(indices)):
             if self._resize_to is not None:
                 frame = resize_frame(frame, self._resize_to)
             box = self._boxes[index]
-            hole_mask = None if box is None else self._holes.read([index])[0][box.slices].copy()
+            hole_mask = None if box is None else holes[index][box.slices].copy()
             prepared[index] = Prepared(frame, box, hole_mask)
         return prepared
 

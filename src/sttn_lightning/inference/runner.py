@@ -86,8 +86,9 @@ class WindowRunner:
             box = frames[index].holes
             if box is None:
                 continue
-            in_crop = resize_prediction(prediction, (crop.width, crop.height))[:, box.relative(crop).slices[0], box.relative(crop).slices[1]]
-            self.blended[index] = blend(self.blended.get(index), to_uint8(in_crop))
+            rows, columns = box.relative(crop).slices
+            in_box = resize_prediction(prediction, (crop.width, crop.height))[:, rows, columns]
+            self.blended[index] = blend(self.blended.get(index), to_uint8(in_box))
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
