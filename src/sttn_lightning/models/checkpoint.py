@@ -11,7 +11,7 @@ import pickle
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,20 +75,43 @@ def export_generator(model: InpaintGenerator, path: str | os.PathLike) -> Path:
     load it too.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "netG": {key: value.detach().cpu() for key, value in model.state_dict().items()},
         "generator_config": model.config,
     }
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_atomically({path: lambda temporary: torch.save(payload, temporary)})
     return path
+
+
+def write_atomically(writers: Mapping[Path, Callable[[Path], None]]) -> None:
+    """Each writer fills a temporary file next to its target; all are renamed once all succeeded.
+
+    A failure leaves no temporary file and no target replaced; a kill leaves every target whole
+    (its previous version or the new one). The files get the usual permissions (umask), not mkstemp's 0600.
+    """
+    temporary: dict[Path, Path] = {}
+    renamed: list[Path] = []
+    try:
+        for path, write in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+            os.close(handle)
+            temporary[path] = Path(name)
+            write(temporary[path])
+            os.chmod(temporary[path], 0o666 & ~_umask())
+        for path, temp in temporary.items():
+            os.replace(temp, path)
+            renamed.append(path)
+    except BaseException:
+        for path in (*temporary.values(), *renamed):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def infer_generator_config(state_dict: Mapping[str, Tensor], path: str | os.PathLike = "<state dict>") -> dict:

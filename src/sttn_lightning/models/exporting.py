@@ -16,7 +16,6 @@ import copy
 import importlib.util
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from sttn_lightning.models.checkpoint import write_atomically
 from sttn_lightning.models.exported import (
     EXPORT_DTYPES,
     FORMAT_SUFFIXES,
@@ -158,7 +158,7 @@ def export_parts(
             writers[path] = _onnx_writer(module, args, dynamic, inputs, output_name, metadata)
         else:
             writers[path] = _program_writer(module, args, dynamic, metadata)
-    _write_atomically(writers)
+    write_atomically(writers)
     return window_path, encoder_file
 
 
@@ -188,33 +188,6 @@ def _program_writer(module: nn.Module, args: tuple, dynamic: tuple, metadata: st
             torch.export.save(program, file, extra_files={f"{METADATA_KEY}.json": metadata})
 
     return write
-
-
-def _write_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
-    """Each writer fills a temporary file next to its target; all are renamed once all succeeded."""
-    temporary: dict[Path, Path] = {}
-    renamed: list[Path] = []
-    try:
-        for path, write in writers.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-            os.close(handle)
-            temporary[path] = Path(name)
-            write(temporary[path])
-            os.chmod(temporary[path], 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        for path, temp in temporary.items():
-            os.replace(temp, path)
-            renamed.append(path)
-    except BaseException:
-        for path in (*temporary.values(), *renamed):
-            path.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def max_difference(generator: InpaintGenerator, exported, num_frames: int, seed: int = 0) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from sttn_lightning.models.checkpoint import CheckpointError
+from sttn_lightning.models.checkpoint import CheckpointError, write_atomically
 
 LAST_CHECKPOINT_NAME = "last.ckpt"
 # entries every Lightning training checkpoint has; a file without them cannot resume a run
@@ -28,35 +27,27 @@ _REQUIRED_KEYS = ("state_dict", "global_step", "loops")
 log = logging.getLogger(__name__)
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    # the rename itself is durable once the folder's entry is on disk
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint I/O with atomic writes (see ``atomic_torch_save``)."""
+    """Lightning's torch checkpoint I/O, writing through a temporary file (flushed to disk) and an atomic rename."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, found {storage_options!r}")
-        atomic_torch_save(checkpoint, path)
+
+        def write(temporary: Path) -> None:
+            with open(temporary, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+
+        path = Path(path)
+        write_atomically({path: write})
+        # the rename itself is durable once the folder's entry is on disk
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def checkpoint_problem(path: Path) -> str | None:
