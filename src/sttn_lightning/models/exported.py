@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ METADATA_KIND = "sttn_lightning.exported_generator"
 METADATA_VERSION = 1
 EXPORT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+PART_INPUTS = {"encoder": ("masked_frames",), "window": ("features", "masks", "num_outputs")}  # graph input names
 
 
 class ExportedModelError(InputError):
@@ -46,32 +47,16 @@ def encoder_path(window_path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.encoder{path.suffix}")
 
 
-def _read_onnx(path: Path, providers: Sequence[str]) -> tuple[Any, dict]:
-    """An onnxruntime session over ``path`` and the file's export metadata (refused if it has none)."""
-    import onnxruntime
-
+def _read_part(path: Path, kind: str, load: Callable[[Path], tuple[Any, str | None]]) -> tuple[Any, dict]:
+    """One file of an export, loaded, and its export metadata."""
     if not path.is_file():
         raise ExportedModelError(f"{path}: no such exported model file")
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=list(providers))
+        part, text = load(path)
     except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types, not subclasses of one base
         message = " ".join(str(error).split())
-        raise ExportedModelError(f"{path}: not a readable ONNX model: {message}") from error
-    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    return session, _parse_metadata(text, path)
-
-
-def _read_program(path: Path) -> tuple[torch.export.ExportedProgram, dict]:
-    """The ``torch.export`` program in ``path`` and its export metadata (refused if it has none)."""
-    if not path.is_file():
-        raise ExportedModelError(f"{path}: no such exported model file")
-    extra_files = {f"{METADATA_KEY}.json": ""}
-    try:
-        program = torch.export.load(path, extra_files=extra_files)
-    except Exception as error:
-        message = " ".join(str(error).split())
-        raise ExportedModelError(f"{path}: not a readable torch.export program (.pt2): {message}") from error
-    return program, _parse_metadata(extra_files[f"{METADATA_KEY}.json"] or None, path)
+        raise ExportedModelError(f"{path}: not a readable {kind}: {message}") from error
+    return part, _parse_metadata(text, path)
 
 
 def _parse_metadata(text: str | None, path: Path) -> dict:
@@ -91,22 +76,6 @@ def _parse_metadata(text: str | None, path: Path) -> dict:
     return metadata
 
 
-def _check_window(path: Path, metadata: dict) -> None:
-    if metadata["part"] != "window":
-        raise ExportedModelError(
-            f"{path}: is the {metadata['part']} part of an export; pass the window part "
-            f"(the file named in output= at export time) as ckpt="
-        )
-
-
-def _check_encoder(window_path: Path, window: dict, encoder_file: Path, encoder: dict) -> None:
-    if encoder["part"] != "encoder" or encoder["export_id"] != window["export_id"]:
-        raise ExportedModelError(
-            f"{encoder_file}: is not the encoder exported together with {window_path} (export ids "
-            f"{encoder.get('export_id')} and {window['export_id']}); export both again"
-        )
-
-
 class _ExportedGenerator(ABC):
     """What the pipeline uses of ``InpaintGenerator``, over an exported encoder and window part.
 
@@ -114,11 +83,28 @@ class _ExportedGenerator(ABC):
     to the caller's dtype and device, so the object stands in for the eager generator.
     """
 
-    def __init__(self, path: Path, metadata: dict) -> None:
+    def __init__(self, path: Path, kind: str, load: Callable[[Path], tuple[Any, str | None]]) -> None:
+        """Reads the export whose window part is ``path``.
+
+        ``load`` turns one file of ``kind`` into (runnable part, metadata text); a file that does
+        not load, holds no export metadata, or is not this part of this export is refused naming it.
+        """
         self.path = path
-        self.metadata = metadata
-        self.dtype = EXPORT_DTYPES[metadata["precision"]]
-        width, height = metadata["size"]
+        window, self.metadata = _read_part(path, kind, load)
+        if self.metadata["part"] != "window":
+            raise ExportedModelError(
+                f"{path}: is the {self.metadata['part']} part of an export; pass the window part "
+                f"(the file named in output= at export time) as ckpt="
+            )
+        encoder, encoder_metadata = _read_part(encoder_path(path), kind, load)
+        if encoder_metadata["part"] != "encoder" or encoder_metadata["export_id"] != self.metadata["export_id"]:
+            raise ExportedModelError(
+                f"{encoder_path(path)}: is not the encoder exported together with {path} (export ids "
+                f"{encoder_metadata.get('export_id')} and {self.metadata['export_id']}); export both again"
+            )
+        self.parts = {"encoder": encoder, "window": window}
+        self.dtype = EXPORT_DTYPES[self.metadata["precision"]]
+        width, height = self.metadata["size"]
         self.size = (int(width), int(height))
 
     @property
@@ -138,7 +124,7 @@ class _ExportedGenerator(ABC):
             raise ValueError(
                 f"{self.path}: exported for frames (n, 3, {height}, {width}), found {tuple(masked_frames.shape)}"
             )
-        features = self._run_encoder(masked_frames.to(self.dtype))
+        features = self._run("encoder", masked_frames.to(self.dtype))
         return features.to(device=masked_frames.device, dtype=masked_frames.dtype)
 
     def decode_features(self, features: Tensor, masks: Tensor, num_outputs: int | None = None) -> Tensor:
@@ -154,84 +140,72 @@ class _ExportedGenerator(ABC):
                 f"{self.path}: exported for features (b, t, {expected[0]}, {expected[1]}, {expected[2]}) and masks "
                 f"(b, t, 1, {height}, {width}), found {tuple(features.shape)} and {tuple(masks.shape)}"
             )
+        count = torch.tensor(num_outputs, dtype=torch.int64)
         clips = [
-            self._run_window(features[i : i + 1].to(self.dtype), masks[i : i + 1].to(self.dtype), num_outputs)
+            self._run("window", features[i : i + 1].to(self.dtype), masks[i : i + 1].to(self.dtype), count)
             for i in range(b)
         ]
         return torch.cat(clips).to(device=features.device, dtype=features.dtype)
 
     @abstractmethod
-    def _run_encoder(self, masked_frames: Tensor) -> Tensor:
-        """The encoder part on (n, 3, H, W) frames at the exported precision."""
+    def _run(self, part: str, *inputs: Tensor) -> Tensor:
+        """Runs a part at the exported precision on the inputs ``PART_INPUTS[part]`` names.
 
-    @abstractmethod
-    def _run_window(self, features: Tensor, masks: Tensor, num_outputs: int) -> Tensor:
-        """The window part on one clip (1, t, ...) at the exported precision."""
+        ``encoder``: (n, 3, H, W) frames; ``window``: one clip (1, t, ...) and the count of frames to decode.
+        """
 
 
 class OnnxGenerator(_ExportedGenerator):
     """An ONNX export run by onnxruntime with the given execution providers (tensors go through host memory)."""
 
     def __init__(self, path: str | os.PathLike, providers: Sequence[str] = DEFAULT_PROVIDERS) -> None:
-        path = Path(path)
-        self.window_session, metadata = _read_onnx(path, providers)
-        _check_window(path, metadata)
-        self.encoder_session, encoder_metadata = _read_onnx(encoder_path(path), providers)
-        _check_encoder(path, metadata, encoder_path(path), encoder_metadata)
-        super().__init__(path, metadata)
+        import onnxruntime
+
+        def load(file: Path) -> tuple[Any, str | None]:
+            session = onnxruntime.InferenceSession(str(file), providers=list(providers))
+            return session, session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+
+        super().__init__(Path(path), "ONNX model", load)
 
     def to(self, device: str | torch.device) -> OnnxGenerator:
         """onnxruntime picks its device from the providers; outputs follow the inputs' device."""
         return self
 
-    def _run(self, session: Any, feeds: dict[str, Any]) -> Tensor:
+    def _run(self, part: str, *inputs: Tensor) -> Tensor:
+        session = self.parts[part]
         declared = {node.name for node in session.get_inputs()}  # an unused input (masks) may be pruned by the exporter
-        (output,) = session.run(None, {name: value for name, value in feeds.items() if name in declared})
+        feeds = {name: value.detach().cpu().numpy() for name, value in zip(PART_INPUTS[part], inputs) if name in declared}
+        (output,) = session.run(None, feeds)
         return torch.from_numpy(output)
-
-    def _run_encoder(self, masked_frames: Tensor) -> Tensor:
-        return self._run(self.encoder_session, {"masked_frames": masked_frames.detach().cpu().numpy()})
-
-    def _run_window(self, features: Tensor, masks: Tensor, num_outputs: int) -> Tensor:
-        feeds = {
-            "features": features.detach().cpu().numpy(),
-            "masks": masks.detach().cpu().numpy(),
-            "num_outputs": torch.tensor(num_outputs, dtype=torch.int64).numpy(),
-        }
-        return self._run(self.window_session, feeds)
 
 
 class ExportedProgramGenerator(_ExportedGenerator):
     """A ``torch.export`` export (two .pt2 programs) run by torch, on the device given to ``to``."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        window, metadata = _read_program(path)
-        _check_window(path, metadata)
-        encoder, encoder_metadata = _read_program(encoder_path(path))
-        _check_encoder(path, metadata, encoder_path(path), encoder_metadata)
-        super().__init__(path, metadata)
-        self._programs = {"encoder": encoder, "window": window}
-        self._modules = {name: program.module() for name, program in self._programs.items()}
+        def load(file: Path) -> tuple[torch.export.ExportedProgram, str | None]:
+            extra_files = {f"{METADATA_KEY}.json": ""}
+            program = torch.export.load(file, extra_files=extra_files)
+            return program, extra_files[f"{METADATA_KEY}.json"] or None
+
+        super().__init__(Path(path), "torch.export program (.pt2)", load)
+        self._modules = {name: program.module() for name, program in self.parts.items()}
         self.device = torch.device("cpu")
 
     def to(self, device: str | torch.device) -> ExportedProgramGenerator:
         """Moves both programs' weights and device-bound constants (``move_to_device_pass``)."""
         device = torch.device(device)
         if device != self.device:
-            self._programs = {
-                name: torch.export.passes.move_to_device_pass(program, device) for name, program in self._programs.items()
+            self.parts = {
+                name: torch.export.passes.move_to_device_pass(program, device) for name, program in self.parts.items()
             }
-            self._modules = {name: program.module() for name, program in self._programs.items()}
+            self._modules = {name: program.module() for name, program in self.parts.items()}
             self.device = device
         return self
 
-    def _run_encoder(self, masked_frames: Tensor) -> Tensor:
-        return self._modules["encoder"](masked_frames.to(self.device))
-
-    def _run_window(self, features: Tensor, masks: Tensor, num_outputs: int) -> Tensor:
-        count = torch.tensor(num_outputs, dtype=torch.int64)
-        return self._modules["window"](features.to(self.device), masks.to(self.device), count)
+    def _run(self, part: str, *inputs: Tensor) -> Tensor:
+        # the frame count stays a host scalar, as it was traced
+        return self._modules[part](*(value.to(self.device) if value.dim() else value for value in inputs))
 
 
 InferenceModel = InpaintGenerator | OnnxGenerator | ExportedProgramGenerator

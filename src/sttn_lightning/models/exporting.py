@@ -30,6 +30,7 @@ from sttn_lightning.models.exported import (
     METADATA_KEY,
     METADATA_KIND,
     METADATA_VERSION,
+    PART_INPUTS,
     ExportedModelError,
     encoder_path,
 )
@@ -127,8 +128,8 @@ def export_parts(
     features = torch.zeros(1, EXAMPLE_FRAMES, model.config["hidden_channels"], h, w, dtype=dtype)
     masks = torch.zeros(1, EXAMPLE_FRAMES, 1, height, width, dtype=dtype)
     count = torch.tensor(EXAMPLE_FRAMES - 1, dtype=torch.int64)
-    frame_count = torch.export.Dim("frames", min=1)
-    window_frames = torch.export.Dim("window_frames", min=1)
+    frame_axis = {0: torch.export.Dim("frames", min=1)}
+    window_axis = {1: torch.export.Dim("window_frames", min=1)}
     record = {
         "kind": METADATA_KIND,
         "version": METADATA_VERSION,
@@ -139,25 +140,17 @@ def export_parts(
         "format": format,
         "torch": torch.__version__,
     }
-    parts = {
-        encoder_file: (_Encoder(model), (frames,), ({0: frame_count},), ["masked_frames"], "features", "encoder"),
-        window_path: (
-            _Window(model),
-            (features, masks, count),
-            ({1: window_frames}, {1: window_frames}, None),
-            ["features", "masks", "num_outputs"],
-            "frames",
-            "window",
-        ),
+    parts = {  # file -> (part, module, example inputs, their dynamic frame axes, output name)
+        encoder_file: ("encoder", _Encoder(model), (frames,), (frame_axis,), "features"),
+        window_path: ("window", _Window(model), (features, masks, count), (window_axis, window_axis, None), "frames"),
     }
     writers: dict[Path, Callable[[Path], None]] = {}
-    for path, (module, args, dynamic, inputs, output_name, part) in parts.items():
+    for path, (part, module, args, dynamic, output_name) in parts.items():
         metadata = json.dumps({**record, "part": part, "file": path.name})
-        module = module.eval()
         if format == "onnx":
-            writers[path] = _onnx_writer(module, args, dynamic, inputs, output_name, metadata)
+            writers[path] = _onnx_writer(module.eval(), args, dynamic, list(PART_INPUTS[part]), output_name, metadata)
         else:
-            writers[path] = _program_writer(module, args, dynamic, metadata)
+            writers[path] = _program_writer(module.eval(), args, dynamic, metadata)
     write_atomically(writers)
     return window_path, encoder_file
 
