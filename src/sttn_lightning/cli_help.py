@@ -59,8 +59,7 @@ def render_help(command: Command) -> str:
     value_width = min(max(len(value) for _, value, _ in rows), 16)
     lines = [f"usage: {command.usage}", "", command.summary, "", "options (option=value; default, then what it does):"]
     lines += [f"  {key:<{key_width}}  {value:<{value_width}}  {doc}" for key, value, doc in rows]
-    listed = [(group, choice, doc) for group, choice, doc in default_groups(command.config_name)]
-    listed += [(group, None, doc) for group, doc in command.extra_groups.items()]
+    listed = default_groups(command.config_name) + [(group, None, doc) for group, doc in command.extra_groups.items()]
     options_of = group_choices([group.lstrip("+") for group, _, _ in listed])
     groups = [(group, options_of[group.lstrip("+")], choice, doc) for group, choice, doc in listed]
     if groups:

@@ -27,11 +27,6 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         super().__init__(signal.Signals(signum).name)
 
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention for a command ended by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
-        return 128 + self.signum
-
 
 class _SignalState:
     deferring = 0  # nesting depth of deferred_signals
@@ -80,6 +75,7 @@ def command_exit_codes() -> Iterator[None]:
         fail(str(error), RUN_FAULT_EXIT_CODE)
     except KeyboardInterrupt as error:
         signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
+        # the shell's convention for a command ended by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)
         fail(f"interrupted by {signal.Signals(signum).name}; the partial output was removed", 128 + signum)
     finally:
         if not _SignalState.raised:

@@ -68,14 +68,6 @@ def restore_random_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def wandb_run_id(trainer: Trainer) -> str | None:
-    """The id of the trainer's wandb run, if it logs to one."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            return str(logger.version)
-    return None
-
-
 class ResumeState(Callback):
     """Saves the random streams and the wandb run id in each checkpoint; restores the streams on resume.
 
@@ -91,9 +83,9 @@ class ResumeState(Callback):
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[RANDOM_STATE_KEY] = collect_random_state()
-        run_id = wandb_run_id(trainer)
-        if run_id is not None:
-            checkpoint[WANDB_RUN_ID_KEY] = run_id
+        run_ids = [str(logger.version) for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if run_ids:
+            checkpoint[WANDB_RUN_ID_KEY] = run_ids[0]
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         self._pending = checkpoint.get(RANDOM_STATE_KEY)
@@ -160,12 +152,7 @@ class PreemptionCheckpoint(Callback):
     @property
     def should_requeue(self) -> bool:
         """Whether the run stopped, inside a SLURM job, for a signal that asks for a requeue."""
-        return (
-            self.requeue
-            and slurm_job_key() is not None
-            and self._received is not None
-            and self._received in self.requeue_signals
-        )
+        return self.requeue and self._received in self.requeue_signals and slurm_job_key() is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._received is None:

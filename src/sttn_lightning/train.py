@@ -30,7 +30,6 @@ from sttn_lightning.resilience import (
     slurm_resume_checkpoint,
 )
 from sttn_lightning.utils.checkpoints import resolve_ckpt_path
-from sttn_lightning.utils.instantiate import instantiate_group
 
 # Lightning warns that manual-optimisation checkpoints hold the weights after the iteration's
 # optimiser steps; that is the state a resume must continue from, so the warning is noise here.
@@ -90,6 +89,16 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
 
             wandb.finish()  # the next job of a multirun starts its own wandb run
     return {"before": before, "after": after}
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """One object per entry with a ``_target_`` in a group of named entries (callbacks, loggers); none gives []."""
+    if not group:
+        return []
+    if not isinstance(group, DictConfig):
+        raise TypeError(f"expected a config group of named entries (a mapping), found {type(group).__name__}")
+    entries = [entry for entry in group.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+    return [hydra.utils.instantiate(entry) for entry in entries]
 
 
 def _as_floats(metrics: Any) -> dict[str, float]:

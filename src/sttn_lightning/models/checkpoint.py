@@ -50,8 +50,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         model = InpaintGenerator(**config)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot build InpaintGenerator from config {config}: {error}") from error
-    _check_matches(model, state_dict, path)
-    model.load_state_dict(state_dict)
+    _load_strictly(model, state_dict, path)
     return model.to(device).eval()
 
 
@@ -63,8 +62,7 @@ def load_weights_into(model: InpaintGenerator, path: str | os.PathLike) -> Inpai
     """
     path = Path(path)
     state_dict, _ = _generator_state(_read(path), path)
-    _check_matches(model, state_dict, path)
-    model.load_state_dict(state_dict)
+    _load_strictly(model, state_dict, path)
     return model
 
 
@@ -198,7 +196,8 @@ def _generator_state(payload: Any, path: Path) -> tuple[dict[str, Tensor], Mappi
     return state, config
 
 
-def _check_matches(model: InpaintGenerator, state_dict: Mapping[str, Tensor], path: Path) -> None:
+def _load_strictly(model: InpaintGenerator, state_dict: Mapping[str, Tensor], path: Path) -> None:
+    """``model.load_state_dict(state_dict)``, refused with every key that differs named when the weights do not fit."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -213,6 +212,7 @@ def _check_matches(model: InpaintGenerator, state_dict: Mapping[str, Tensor], pa
             f"missing keys {_listing(missing)}; unexpected keys {_listing(unexpected)}; "
             f"shape mismatches {_listing(mismatched)}"
         )
+    model.load_state_dict(state_dict)
 
 
 def _listing(items: list[str]) -> str:

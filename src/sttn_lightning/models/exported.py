@@ -174,8 +174,8 @@ class OnnxGenerator(_ExportedGenerator):
     def _run(self, part: str, *inputs: Tensor) -> Tensor:
         session = self.parts[part]
         declared = {node.name for node in session.get_inputs()}  # an unused input (masks) may be pruned by the exporter
-        feeds = {name: value.detach().cpu().numpy() for name, value in zip(PART_INPUTS[part], inputs) if name in declared}
-        (output,) = session.run(None, feeds)
+        feeds = {name: value.detach().cpu().numpy() for name, value in zip(PART_INPUTS[part], inputs)}
+        (output,) = session.run(None, {name: value for name, value in feeds.items() if name in declared})
         return torch.from_numpy(output)
 
 
