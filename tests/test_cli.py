@@ -11,8 +11,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
 from sttn_lightning import evaluate, inpaint, train
-from sttn_lightning.cli import BAD_INPUT_EXIT_CODE, CONFIG_MODULE
-from sttn_lightning.cli_help import options
+from sttn_lightning.cli import BAD_INPUT_EXIT_CODE, CONFIG_MODULE, options
 from sttn_lightning.models import InpaintGenerator, export_generator
 from tests.inference.conftest import TINY_GENERATOR, box_mask, make_frames, read_png_folder, write_frame_folder, write_mask
 

@@ -1,21 +1,28 @@
-"""What the three commands share: configs from the installed package, ``--help``, one-line usage errors.
+"""What the four commands share: configs from the installed package, ``--help``, one-line usage errors.
 
-``sttn-train``, ``sttn-inpaint`` and ``sttn-evaluate`` (and their ``python -m sttn_lightning.*``
+``sttn-train``, ``sttn-inpaint``, ``sttn-evaluate`` and ``sttn-export`` (and their ``python -m sttn_lightning.*``
 forms) run a Hydra main through :func:`run_command`, and its body inside :func:`usage_errors`.
 A usage error (bad input, an unknown config group or choice, a malformed override, a missing
 value) ends the run with one line on stderr and exit code 2, whether Hydra raises it while
 composing (caught by ``run_command``) or the job does (caught inside the job, before Hydra adds
 its own report); ``HYDRA_FULL_ERROR=1`` gives the traceback instead. Any other exception is a
 bug and keeps its traceback.
+
+A command's ``--help`` page is written from its primary config (``conf/inpaint.yaml`` ...): each
+top-level option carries its one-line documentation as a trailing comment, and so does each group
+line of its defaults list; they are read from the installed package, so the page and the YAML
+cannot drift apart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import NoReturn
 
 from hydra.errors import HydraException, OverrideParseException
@@ -35,6 +42,10 @@ QUOTING_HINT = (
     "quote values with spaces, commas, brackets, parentheses or quotes for Hydra, "
     "e.g. 'video=\"my clip (1).mp4\"' (see docs/configs.md)"
 )
+# `key: value  # doc` at the top level, and `  - group: choice  # doc` in the defaults list
+OPTION_LINE = re.compile(r"^(?P<key>[A-Za-z_]\w*):[ \t]*(?P<value>[^#\n]*?)[ \t]*(?:#[ \t]*(?P<doc>.*))?$")
+GROUP_LINE = re.compile(r"^[ \t]+-[ \t]+(?P<group>[\w/]+):[ \t]*(?P<choice>[\w.]+)[ \t]*#[ \t]*(?P<doc>.*)$")
+NOT_OPTIONS = ("defaults", "hydra")  # the defaults list and Hydra's own settings
 
 
 @dataclass(frozen=True)
@@ -98,8 +109,6 @@ def usage_errors(command: Command) -> Iterator[None]:
 def run_command(hydra_main: Callable[[], object], command: Command) -> None:
     """Run a ``@hydra.main`` function as ``command``: ``--help``/``-h`` print its page, usage errors one line."""
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
-        from sttn_lightning.cli_help import render_help
-
         print(render_help(command))
         return
     if tracebacks_requested():
@@ -113,3 +122,63 @@ def run_command(hydra_main: Callable[[], object], command: Command) -> None:
             hydra_main()
     finally:
         del os.environ[FULL_ERROR_VARIABLE], os.environ[SET_BY_CLI_VARIABLE]
+
+
+def config_text(config_name: str) -> str:
+    return (resources.files(CONFIG_MODULE) / f"{config_name}.yaml").read_text(encoding="utf-8")
+
+
+def options(config_name: str) -> list[tuple[str, str, str]]:
+    """(key, default as written, documentation) of every top-level option of a primary config."""
+    found = []
+    for line in config_text(config_name).splitlines():
+        match = OPTION_LINE.match(line)
+        if match and match["key"] not in NOT_OPTIONS:
+            value = match["value"]
+            found.append((match["key"], "required" if value == "???" else value, (match["doc"] or "").strip()))
+    return found
+
+
+def default_groups(config_name: str) -> list[tuple[str, str, str]]:
+    """(group, default choice, documentation) of the documented group lines of a config's defaults list."""
+    return [
+        (match["group"], match["choice"], match["doc"].strip())
+        for match in map(GROUP_LINE.match, config_text(config_name).splitlines())
+        if match and match["group"] not in NOT_OPTIONS
+    ]
+
+
+def group_choices(groups: list[str]) -> dict[str, list[str]]:
+    """The choices Hydra offers for each group: our files, plus Hydra's plugins for ``hydra/...`` groups."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        return {group: sorted(loader.get_group_options(group)) for group in groups}
+
+
+def render_help(command: Command) -> str:
+    """The page ``--help`` prints: usage, options (default and doc), then the groups the command uses."""
+    rows = options(command.config_name)
+    key_width = max(len(key) for key, _, _ in rows)
+    value_width = min(max(len(value) for _, value, _ in rows), 16)
+    lines = [f"usage: {command.usage}", "", command.summary, "", "options (option=value; default, then what it does):"]
+    lines += [f"  {key:<{key_width}}  {value:<{value_width}}  {doc}" for key, value, doc in rows]
+    listed = default_groups(command.config_name) + [(group, None, doc) for group, doc in command.extra_groups.items()]
+    options_of = group_choices([group.lstrip("+") for group, _, _ in listed])
+    groups = [(group, options_of[group.lstrip("+")], choice, doc) for group, choice, doc in listed]
+    if groups:
+        lines += ["", "config groups (group=choice, * the default; +group=choice adds an optional one):"]
+        group_width = max(len(group) for group, *_ in groups)
+        for group, choices, default, doc in groups:
+            names = " ".join(f"{choice}*" if choice == default else choice for choice in choices)
+            lines.append(f"  {group:<{group_width}}  {doc}: {names}")
+    lines += [
+        "",
+        f"Any value of the composed config can be overridden (see it with `{command.name} --cfg job`);",
+        f"{QUOTING_HINT}.",
+        "Your own configs: hydra.searchpath=[file://DIR] or --config-dir DIR. Hydra's flags: --hydra-help.",
+    ]
+    return "\n".join(lines)
+
