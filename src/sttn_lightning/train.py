@@ -26,10 +26,10 @@ from sttn_lightning.lit_module import STTNLitModule, TrainingDiverged
 from sttn_lightning.resilience import (
     PreemptionCheckpoint,
     requeue_slurm_job,
+    resolve_ckpt_path,
     resume_wandb_run,
     slurm_resume_checkpoint,
 )
-from sttn_lightning.utils.checkpoints import resolve_ckpt_path
 
 # Lightning warns that manual-optimisation checkpoints hold the weights after the iteration's
 # optimiser steps; that is the state a resume must continue from, so the warning is noise here.

@@ -27,9 +27,8 @@ from sttn_lightning import lit_module
 from sttn_lightning.media import MediaError
 from sttn_lightning.lit_module import HEALTH_KEY, TrainingDiverged
 from sttn_lightning.models.checkpoint import CheckpointError
-from sttn_lightning.resilience import WANDB_RUN_ID_KEY, slurm_resume_checkpoint
+from sttn_lightning.resilience import WANDB_RUN_ID_KEY, AtomicCheckpointIO, resolve_ckpt_path, slurm_resume_checkpoint
 from sttn_lightning.train import train
-from sttn_lightning.utils.checkpoints import AtomicCheckpointIO, resolve_ckpt_path
 from tests.training.conftest import ComposeTrain, tiny_overrides
 from tests.training.faults import ROOT, finish, killed_by, read_draws, run_training, start_training
 
@@ -109,7 +108,7 @@ def test_a_killed_run_resumed_with_ckpt_path_last_ends_bit_identical(tiny_datase
 
 _KILL_MID_WRITE = """
 import os, signal, sys, torch
-from sttn_lightning.utils.checkpoints import AtomicCheckpointIO
+from sttn_lightning.resilience import AtomicCheckpointIO
 
 io = AtomicCheckpointIO()
 io.save_checkpoint({"global_step": 1, "state_dict": {}, "loops": {}}, sys.argv[1])
@@ -143,7 +142,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_pat
 @pytest.mark.parametrize("trainer", ["default", "gpu", "ddp", "ddp_cpu"])
 def test_every_trainer_writes_checkpoints_atomically(compose_train: ComposeTrain, trainer: str) -> None:
     cfg = compose_train(f"trainer={trainer}")
-    assert OmegaConf.select(cfg, "trainer.plugins.0._target_") == "sttn_lightning.utils.checkpoints.AtomicCheckpointIO"
+    assert OmegaConf.select(cfg, "trainer.plugins.0._target_") == "sttn_lightning.resilience.AtomicCheckpointIO"
     if trainer in ("default", "ddp_cpu"):  # the ones this machine can build
         built = hydra.utils.instantiate(cfg.trainer, logger=False)
         assert isinstance(built.strategy.checkpoint_io, AtomicCheckpointIO)

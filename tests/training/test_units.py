@@ -15,7 +15,7 @@ from sttn_lightning.ema import frozen_copy, update_ema_
 from sttn_lightning.models.checkpoint import CheckpointError
 from sttn_lightning.schedules import StepDecay, step_decay_factor
 from sttn_lightning.protocol import composite
-from sttn_lightning.utils.checkpoints import resolve_ckpt_path
+from sttn_lightning.resilience import resolve_ckpt_path
 
 
 @pytest.mark.parametrize(

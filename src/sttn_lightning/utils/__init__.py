@@ -1,1 +1,0 @@
-"""Glue between Hydra configs and Lightning objects for the training entry point."""
