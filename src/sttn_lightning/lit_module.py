@@ -180,8 +180,9 @@ class STTNLitModule(LightningModule):
                 return d_loss.detach()
             d_opt.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
-            # not d_opt.step(): that would count as a second global step for this batch
-            self.trainer.strategy.optimizer_step(d_opt.optimizer, closure=_no_closure)
+            # not d_opt.step(): that would count as a second global step for this batch; the backward
+            # pass already ran (manual optimisation), so the optimiser needs no closure
+            self.trainer.strategy.optimizer_step(d_opt.optimizer, closure=lambda: None)
         return d_loss.detach()
 
     def _generator_step(
@@ -287,10 +288,6 @@ class STTNLitModule(LightningModule):
         self.nonfinite_steps = int(health.get("nonfinite_steps", 0))
         self.skipped_samples = int(health.get("skipped_samples", 0))
         self._nonfinite_streak = int(health.get("nonfinite_streak", 0))
-
-
-def _no_closure() -> None:
-    """The backward pass already ran (manual optimisation); the optimiser needs no closure."""
 
 
 def _count_iteration_without_step(optimizer: LightningOptimizer) -> None:
