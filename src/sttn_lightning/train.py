@@ -80,8 +80,7 @@ def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
         after = _as_floats(trainer.callback_metrics)
         if trainer.is_global_zero:
             print(_run_summary(trainer, before, after))
-            preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
-            if preemption is not None and preemption.should_requeue:
+            if any(isinstance(c, PreemptionCheckpoint) and c.should_requeue for c in trainer.callbacks):
                 requeue_slurm_job()
     finally:
         if any(isinstance(logger, WandbLogger) for logger in loggers):
