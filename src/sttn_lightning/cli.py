@@ -130,13 +130,11 @@ def config_text(config_name: str) -> str:
 
 def options(config_name: str) -> list[tuple[str, str, str]]:
     """(key, default as written, documentation) of every top-level option of a primary config."""
-    found = []
-    for line in config_text(config_name).splitlines():
-        match = OPTION_LINE.match(line)
-        if match and match["key"] not in NOT_OPTIONS:
-            value = match["value"]
-            found.append((match["key"], "required" if value == "???" else value, (match["doc"] or "").strip()))
-    return found
+    return [
+        (match["key"], "required" if match["value"] == "???" else match["value"], (match["doc"] or "").strip())
+        for match in map(OPTION_LINE.match, config_text(config_name).splitlines())
+        if match and match["key"] not in NOT_OPTIONS
+    ]
 
 
 def default_groups(config_name: str) -> list[tuple[str, str, str]]:
