@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from contextlib import suppress
 from fractions import Fraction
 from pathlib import Path
 
@@ -102,10 +103,11 @@ class FrameWriter(ABC):
     (with the parent folders the writer created) when it ends with an exception, an interrupt included.
     """
 
-    def __init__(self, path: Path, overwrite: bool) -> None:
+    def __init__(self, path: Path, overwrite: bool = False) -> None:
         check_output(path, overwrite)
         self.path = path
         self.count = 0  # frames written, i.e. the index of the next one
+        self.temporary: Path | None = None  # where the output is written until it is complete (set by _open)
         self._created_parents = [parent for parent in reversed(path.parents) if not parent.exists()]
         with deferred_signals():
             try:
@@ -121,11 +123,6 @@ class FrameWriter(ABC):
     @abstractmethod
     def _open(self) -> None:
         """Create the temporary output (and start whatever writes it)."""
-
-    @property
-    @abstractmethod
-    def temporary(self) -> Path | None:
-        """Where the output is written until it is complete (None before it is created)."""
 
     @abstractmethod
     def write(self, frame: np.ndarray) -> None:
@@ -183,25 +180,17 @@ class FrameWriter(ABC):
 class PngFolderWriter(FrameWriter):
     """Lossless frames 00000.png, 00001.png, ... in a folder."""
 
-    def __init__(self, path: Path, overwrite: bool = False) -> None:
-        self._folder: Path | None = None
-        super().__init__(path, overwrite)
-
     def _open(self) -> None:
         folder = _temporary_name(self.path)
         folder.mkdir()
-        self._folder = folder
-
-    @property
-    def temporary(self) -> Path | None:
-        return self._folder
+        self.temporary = folder
 
     def write(self, frame: np.ndarray) -> None:
         encoded, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
         if not encoded:
             raise self._fault(f"OpenCV could not encode a PNG of shape {frame.shape}")
         try:
-            with open(self._folder / f"{self.count:05d}.png", "xb") as file:
+            with open(self.temporary / f"{self.count:05d}.png", "xb") as file:
                 file.write(data.tobytes())
         except OSError as error:
             raise self._fault(os_fault_cause(error)) from error
@@ -229,7 +218,6 @@ class FfmpegVideoWriter(FrameWriter):
         self._fps = fps
         self._audio_path = audio_path
         self._crf = crf
-        self._file: Path | None = None
         self._process: subprocess.Popen | None = None
         self._log = None
         super().__init__(path, overwrite)
@@ -249,14 +237,10 @@ class FfmpegVideoWriter(FrameWriter):
             command += ["-b:v", "0"]
         command.append(str(file))
         self._log = tempfile.TemporaryFile()
-        self._file = file
+        self.temporary = file
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
         )
-
-    @property
-    def temporary(self) -> Path | None:
-        return self._file
 
     def _encoder_cause(self) -> str:
         """Why ffmpeg exited: the last line of its log, else its exit code or signal."""
@@ -284,24 +268,20 @@ class FfmpegVideoWriter(FrameWriter):
         self.count += 1
 
     def _finish(self) -> None:
-        try:
+        with suppress(OSError):  # ffmpeg already exited; its exit code and log say why
             self._process.stdin.close()
-        except OSError:
-            pass  # ffmpeg already exited; its exit code and log say why
         if self._process.wait() != 0:
             raise self._fault(self._encoder_cause())
         self._log.close()
 
     def abort(self) -> None:
         with deferred_signals():
-            if self._process is not None and self._process.poll() is None:
-                self._process.kill()
-                self._process.wait()
-            if self._process is not None and self._process.stdin is not None:
-                try:
+            if self._process is not None:
+                if self._process.poll() is None:
+                    self._process.kill()
+                    self._process.wait()
+                with suppress(OSError):
                     self._process.stdin.close()
-                except OSError:
-                    pass
             if self._log is not None:
                 self._log.close()
             super().abort()
