@@ -52,6 +52,13 @@ def read_frame(path: Path) -> np.ndarray:
     return decode_frame(_read_bytes(path), str(path))
 
 
+def check_size(image: np.ndarray, size: Size, name: str, first: str, what: str = "frame") -> np.ndarray:
+    """``image`` (the file ``name``), refused unless it has the ``size`` of the first file ``first``."""
+    if Size.of(image) != size:
+        raise MediaError(f"{name}: expected a {what} of {size} like {first}, found {Size.of(image)}; give every {what} one size")
+    return image
+
+
 def to_holes(image: np.ndarray) -> np.ndarray:
     """A mask image (H, W[, C]) as uint8 {0, 1} (H, W): any non-zero colour channel is hole, alpha ignored."""
     if image.ndim == 3 and image.shape[2] in (2, 4):
