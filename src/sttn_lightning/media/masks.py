@@ -8,8 +8,6 @@ working size is the protocol's job (``sttn_lightning.protocol``). Non-zero = hol
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +21,7 @@ from sttn_lightning.media.blobs import centred_box_masks, random_video_masks, vi
 from sttn_lightning.media.errors import MediaError
 from sttn_lightning.media.images import check_size, image_files, is_image_name, read_mask_image, to_holes
 from sttn_lightning.media.size import Size
+from sttn_lightning.media.writers import publish_folder
 
 if TYPE_CHECKING:
     from sttn_lightning.media.collection import VideoCollection
@@ -149,19 +148,14 @@ def open_masks(path: str | os.PathLike) -> MaskReader:
 
 def write_mask_folder(folder: Path, masks: np.ndarray) -> None:
     """Write masks as 00000.png ... (0/255) atomically: a temp folder renamed into place; first writer wins."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def write(temp: Path) -> None:
         for index, mask in enumerate(masks):
             file = temp / f"{index:05d}.png"
             if not cv2.imwrite(str(file), mask.astype(np.uint8) * 255):
                 raise OutputFault(folder, f"OpenCV could not write {file.name}; check the disk space and permissions of {folder.parent}", index)
-        os.rename(temp, folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+
+    publish_folder(folder, write, folder.is_dir)
 
 
 class MaskSet(ABC):

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import suppress
 from fractions import Fraction
 from pathlib import Path
@@ -87,6 +88,21 @@ def os_fault_cause(error: OSError) -> str:
 def _temporary_name(path: Path, kind: str = "partial") -> Path:
     """A unique hidden sibling of ``path`` with the same suffix (ffmpeg picks the container from it)."""
     return path.with_name(f".{path.stem}.{kind}-{uuid.uuid4().hex[:12]}{path.suffix}")
+
+
+def publish_folder(folder: Path, write: Callable[[Path], None], published: Callable[[], bool]) -> None:
+    """``write`` into a temporary sibling of ``folder``, renamed into place when complete. The first
+    writer wins: a rename that fails because another process published first (``published()``) is no error."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write(temp)
+        os.rename(temp, folder)
+    except OSError:
+        if not published():
+            raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _remove(path: Path) -> None:
