@@ -156,8 +156,7 @@ class VideoInpaintingDataModule(LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Build and check the datasets the stage needs: listings, counts, first-frame sizes, masks."""
-        if self.demo is not None:
-            self.prepare_data()
+        self.prepare_data()  # the demo dataset, if configured: Lightning ran prepare_data on one process per node only
         self.device_batch_size = self._per_device(self.batch_size, "batch_size")
         eval_batch = self.eval_batch_size if self.eval_batch_size is not None else self.batch_size
         self.device_eval_batch_size = self._per_device(eval_batch, "eval_batch_size")

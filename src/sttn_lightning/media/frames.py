@@ -21,11 +21,7 @@ class FolderFrames(FrameReader):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._files = image_files(path) if path.is_dir() else []
-        if not self._files:
-            raise MediaError(
-                f"{path}: expected a folder of frames (image files), found no image files; point at the folder holding the frames"
-            )
+        self._files = image_files(path, "a folder of frames (image files)", "; point at the folder holding the frames")
         self.num_frames = len(self._files)
         self.size = header_size(self._files[0], str(self._files[0]))
 

@@ -23,9 +23,12 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """The image files of a folder in name order."""
-    return sorted(path for path in folder.iterdir() if path.is_file() and is_image_name(path.name))
+def image_files(folder: Path, expected: str, fix: str = "") -> list[Path]:
+    """The image files of a folder in name order; none (or no folder) is an error naming what was ``expected``."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name)) if folder.is_dir() else []
+    if not files:
+        raise MediaError(f"{folder}: expected {expected}, found no image files{fix}")
+    return files
 
 
 def _decode(data: bytes, name: str, flags: int) -> np.ndarray:

@@ -65,9 +65,7 @@ class FolderMasks(MaskReader):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._files = image_files(path) if path.is_dir() else []
-        if not self._files:
-            raise MediaError(f"{path}: expected a folder of mask images, found no image files")
+        self._files = image_files(path, "a folder of mask images")
         self.count = len(self._files)
         self.size = Size.of(read_mask_image(self._files[0]))
 
