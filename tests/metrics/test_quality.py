@@ -8,10 +8,8 @@ import torch
 from skimage.metrics import structural_similarity
 
 from sttn_lightning.metrics import (
-    PerVideoScores,
     VideoPSNR,
     VideoSSIM,
-    frame_psnr,
     psnr,
     ssim,
     ssim_window,
@@ -149,15 +147,4 @@ def test_hole_region_needs_masks_and_skips_frames_without_holes():
 
 def test_frame_scores_reject_mismatched_shapes():
     with pytest.raises(ValueError, match="differ in shape"):
-        frame_psnr(torch.zeros(2, 3, 8, 8), torch.zeros(3, 3, 8, 8))
-
-
-def test_per_video_scores_give_the_frame_weighted_mean():
-    scores = PerVideoScores()
-    scores.add("a", [1.0, 2.0])
-    scores.add("b", [10.0])
-    scores.add("a", [3.0])
-    assert scores.frame_scores == {"a": [1.0, 2.0, 3.0], "b": [10.0]}
-    assert scores.dataset_mean() == pytest.approx(4.0)  # not 6.0, the mean of the video means
-    with pytest.raises(ValueError, match="no frame scores"):
-        PerVideoScores().dataset_mean()
+        VideoPSNR().update(torch.zeros(2, 3, 8, 8), torch.zeros(3, 3, 8, 8))

@@ -14,8 +14,6 @@ _EXPORTS = {
     "ClipTransform": "sttn_lightning.data.transforms",
     "DataError": "sttn_lightning.data.errors",
     "EpochShuffleSampler": "sttn_lightning.data.datasets",
-    "FixedMaskClipDataset": "sttn_lightning.data.datasets",
-    "RandomClipDataset": "sttn_lightning.data.datasets",
     "VideoInpaintingDataModule": "sttn_lightning.data.datamodule",
     "generate_demo_dataset": "sttn_lightning.data.demo",
     "sample_frame_indices": "sttn_lightning.data.sampling",

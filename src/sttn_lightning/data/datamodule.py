@@ -18,7 +18,7 @@ from sttn_lightning.data.demo import generate_demo_dataset
 from sttn_lightning.data.errors import DataError
 from sttn_lightning.data.sampling import BAD_SAMPLE_POLICIES, SHORT_VIDEO_POLICIES, TRAIN_STREAM, VAL_STREAM
 from sttn_lightning.data.transforms import RELEASE_AUGMENTATIONS, ClipTransform
-from sttn_lightning.media import MaskSet, Size, VideoCollection, open_eval_set
+from sttn_lightning.media import Size, VideoCollection, open_eval_set
 
 log = logging.getLogger(__name__)
 
@@ -124,19 +124,6 @@ class VideoInpaintingDataModule(LightningDataModule):
             )
         return global_batch // world_size
 
-    def build_train_collection(self) -> VideoCollection:
-        """The validated training videos, read with random access for scattered clips."""
-        collection = VideoCollection(self.root, self.layout, self.train_split, self.train_list, self.frames_dir, "random")
-        collection.validate()
-        return collection
-
-    def build_eval_set(self) -> tuple[VideoCollection, MaskSet]:
-        """The evaluation split with its fixed masks, as ``sttn-evaluate`` reads them (``media.open_eval_set``)."""
-        return open_eval_set(
-            self.root, self.layout, self.frames_dir, self.eval_split, self.eval_list, self.eval_masks,
-            self.eval_mask_root, self.eval_mask_seed, self.eval_mask_box, self.cache_dir, access="random",
-        )
-
     def _clip_videos(self, source: VideoCollection) -> list[str]:
         """Video ids long enough for a clip, after applying the short_video policy."""
         short = {v: source.num_frames(v) for v in source.video_ids if source.num_frames(v) < self.num_frames}
@@ -156,13 +143,14 @@ class VideoInpaintingDataModule(LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Build and check the datasets the stage needs: listings, counts, first-frame sizes, masks."""
-        if self.demo is not None:
-            self.prepare_data()
+        self.prepare_data()  # the demo dataset, if configured: Lightning ran prepare_data on one process per node only
         self.device_batch_size = self._per_device(self.batch_size, "batch_size")
         eval_batch = self.eval_batch_size if self.eval_batch_size is not None else self.batch_size
         self.device_eval_batch_size = self._per_device(eval_batch, "eval_batch_size")
         if stage in (None, "fit"):
-            train = self.build_train_collection()
+            # the training videos, read with random access for scattered clips
+            train = VideoCollection(self.root, self.layout, self.train_split, self.train_list, self.frames_dir, "random")
+            train.validate()
             self.datasets["train"] = RandomClipDataset(
                 train, self._clip_videos(train), ClipTransform(self.height, self.width, self.augmentations, self.frame_resize),
                 self.num_frames, self.p_random_frames, self.p_stationary_mask, self.samples_per_video,
@@ -175,7 +163,11 @@ class VideoInpaintingDataModule(LightningDataModule):
                     f"found {len(self.datasets['train'])}"
                 )
         if stage in (None, "fit", "validate"):
-            val, mask_set = self.build_eval_set()
+            # the evaluation split with its fixed masks, as sttn-evaluate reads them
+            val, mask_set = open_eval_set(
+                self.root, self.layout, self.frames_dir, self.eval_split, self.eval_list, self.eval_masks,
+                self.eval_mask_root, self.eval_mask_seed, self.eval_mask_box, self.cache_dir, access="random",
+            )
             self.datasets["val"] = FixedMaskClipDataset(
                 val, self._clip_videos(val), mask_set, Size(self.width, self.height),
                 self.num_frames, self.p_random_frames, self.seed, VAL_STREAM,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ def _sample(video_id: str, indices: np.ndarray, frames: np.ndarray, masks: np.nd
     }
 
 
+@dataclass(eq=False)
 class RandomClipDataset(Dataset):
     """One random clip with a random blob mask per (video, repeat), as the release trains.
 
@@ -49,31 +50,20 @@ class RandomClipDataset(Dataset):
     logs and counts.
     """
 
-    def __init__(
-        self,
-        collection: VideoCollection,
-        video_ids: Sequence[str],
-        transform: ClipTransform,
-        clip_length: int = 5,
-        p_random_frames: float = 0.5,
-        p_stationary_mask: float = 0.5,
-        samples_per_video: int = 1,
-        seed: int = 0,
-        stream: int = 0,
-        on_bad_sample: str = "error",
-    ):
-        if on_bad_sample not in BAD_SAMPLE_POLICIES:
-            raise DataError(f"data.on_bad_sample: expected one of {BAD_SAMPLE_POLICIES}, found {on_bad_sample!r}")
-        self.collection = collection
-        self.video_ids = list(video_ids)
-        self.transform = transform
-        self.clip_length = clip_length
-        self.p_random_frames = p_random_frames
-        self.p_stationary_mask = p_stationary_mask
-        self.samples_per_video = samples_per_video
-        self.seed = seed
-        self.stream = stream
-        self.on_bad_sample = on_bad_sample
+    collection: VideoCollection
+    video_ids: list[str]
+    transform: ClipTransform
+    clip_length: int = 5
+    p_random_frames: float = 0.5
+    p_stationary_mask: float = 0.5
+    samples_per_video: int = 1
+    seed: int = 0
+    stream: int = 0
+    on_bad_sample: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise DataError(f"data.on_bad_sample: expected one of {BAD_SAMPLE_POLICIES}, found {self.on_bad_sample!r}")
 
     def __len__(self) -> int:
         return len(self.video_ids) * self.samples_per_video
@@ -117,6 +107,7 @@ class RandomClipDataset(Dataset):
         return (video_index + 1 + int(rng.integers(count - 1))) % count
 
 
+@dataclass(eq=False)
 class FixedMaskClipDataset(Dataset):
     """Validation clips: one seeded clip per (video, repeat) with the test set's fixed masks.
 
@@ -124,25 +115,14 @@ class FixedMaskClipDataset(Dataset):
     nearest), so every validation in every run scores the same clips under the same holes.
     """
 
-    def __init__(
-        self,
-        collection: VideoCollection,
-        video_ids: Sequence[str],
-        mask_set: MaskSet,
-        size: Size,
-        clip_length: int = 5,
-        p_random_frames: float = 0.5,
-        seed: int = 0,
-        stream: int = 1,
-    ):
-        self.collection = collection
-        self.video_ids = list(video_ids)
-        self.mask_set = mask_set
-        self.size = size
-        self.clip_length = clip_length
-        self.p_random_frames = p_random_frames
-        self.seed = seed
-        self.stream = stream
+    collection: VideoCollection
+    video_ids: list[str]
+    mask_set: MaskSet
+    size: Size
+    clip_length: int = 5
+    p_random_frames: float = 0.5
+    seed: int = 0
+    stream: int = 1
 
     def __len__(self) -> int:
         return len(self.video_ids)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,7 @@ import skimage.data
 from sttn_lightning.data.errors import DataError
 from sttn_lightning.media.blobs import random_video_masks, video_seed
 from sttn_lightning.media.masks import write_mask_folder
+from sttn_lightning.media.writers import publish_folder
 
 PHOTO_LOADERS = {
     "astronaut": skimage.data.astronaut,
@@ -126,16 +125,7 @@ def generate_demo_dataset(
     if root.is_dir() and any(root.iterdir()) and not (root / MARKER).is_file():
         raise DataError(f"{root}: expected a missing or empty folder for the demo dataset, found other files")
     if not (root / MARKER).is_file():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-        try:
-            _write_dataset(temp, settings)
-            os.rename(temp, root)
-        except OSError:
-            if not (root / MARKER).is_file():
-                raise
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
+        publish_folder(root, lambda temp: _write_dataset(temp, settings), (root / MARKER).is_file)
     found = json.loads((root / MARKER).read_text())
     if found != settings:
         raise DataError(

@@ -24,7 +24,6 @@ import numpy as np
 
 from sttn_lightning.metrics import (
     InceptionI3d,
-    PerVideoScores,
     WarpErrorMean,
     dis_flow,
     i3d_features,
@@ -132,11 +131,9 @@ class DatasetScores:
     def summary(self) -> dict[str, float | int | None]:
         """The dataset values (see the module docstring); ``None`` where a value is undefined."""
         values: dict[str, float | int | None] = {"videos": len(self.videos), "frames": sum(v.num_frames for v in self.videos)}
-        for name in SCORE_NAMES:
-            grouped = PerVideoScores()
-            for video in self.videos:
-                grouped.add(video.video_id, video.frame_scores[name])
-            values[name] = grouped.dataset_mean() if any(v.frame_scores[name] for v in self.videos) else None
+        for name in SCORE_NAMES:  # frame-weighted: the mean over every frame of every video
+            scores = [score for video in self.videos for score in video.frame_scores[name]]
+            values[name] = float(np.mean(scores)) if scores else None
         values["vfid"] = self.vfid()
         values["ewarp"] = _finite_mean([v.ewarp for v in self.videos])
         values["ewarp_ground_truth"] = _finite_mean([v.ewarp_ground_truth for v in self.videos])

@@ -1,7 +1,7 @@
 """Reading and writing video, free of Lightning and albumentations: frame readers (folders, zips,
 video files, arrays), mask readers and fixed mask sets, dataset collections and output writers."""
 
-from sttn_lightning.media.collection import LAYOUTS, VideoCollection, detect_layout, open_eval_set, read_split_file
+from sttn_lightning.media.collection import VideoCollection, detect_layout, open_eval_set, read_split_file
 from sttn_lightning.media.errors import MediaError
 from sttn_lightning.media.frames import ArrayFrames, FolderFrames, ZipFrames, open_frames
 from sttn_lightning.media.masks import (
@@ -15,15 +15,13 @@ from sttn_lightning.media.masks import (
 )
 from sttn_lightning.media.reader import FrameReader
 from sttn_lightning.media.size import Size
-from sttn_lightning.media.writers import FrameWriter, check_folder, check_output, open_writer
+from sttn_lightning.media.writers import check_folder, check_output, open_writer
 
 __all__ = [
-    "LAYOUTS",
     "ArrayFrames",
     "ArrayMasks",
     "FolderFrames",
     "FrameReader",
-    "FrameWriter",
     "MaskReader",
     "MaskSet",
     "MediaError",

@@ -162,9 +162,7 @@ class VideoCollection:
     def reader(self, video_id: str) -> FrameReader:
         """This process's reader of a video (kept among the most recently used)."""
         if self._pid != os.getpid():
-            _INHERITED_READERS.append(self._readers)
-            self._readers = OrderedDict()
-            self._pid = os.getpid()
+            self.close()  # set aside the readers inherited from the parent
         if video_id in self._readers:
             self._readers.move_to_end(video_id)
         else:

@@ -11,15 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from sttn_lightning.media.errors import MediaError
-from sttn_lightning.media.images import decode_frame, header_size, image_files, is_image_name, read_frame
+from sttn_lightning.media.images import check_size, decode_frame, header_size, image_files, is_image_name, read_frame
 from sttn_lightning.media.reader import FrameReader
 from sttn_lightning.media.size import Size
-
-
-def _check_size(frame: np.ndarray, size: Size, name: str, first: str) -> np.ndarray:
-    if Size.of(frame) != size:
-        raise MediaError(f"{name}: expected a frame of {size} like {first}, found {Size.of(frame)}; give every frame one size")
-    return frame
 
 
 class FolderFrames(FrameReader):
@@ -27,19 +21,13 @@ class FolderFrames(FrameReader):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._files = image_files(path) if path.is_dir() else []
-        if not self._files:
-            raise MediaError(
-                f"{path}: expected a folder of frames (image files), found no image files; point at the folder holding the frames"
-            )
+        self._files = image_files(path, "a folder of frames (image files)", "; point at the folder holding the frames")
         self.num_frames = len(self._files)
         self.size = header_size(self._files[0], str(self._files[0]))
-        self.fps = None
-        self.audio_path = None
 
     def _read(self, indices: Sequence[int]) -> list[np.ndarray]:
         first = self._files[0].name
-        return [_check_size(read_frame(self._files[i]), self.size, str(self._files[i]), first) for i in indices]
+        return [check_size(read_frame(self._files[i]), self.size, str(self._files[i]), first) for i in indices]
 
 
 class ZipFrames(FrameReader):
@@ -53,8 +41,6 @@ class ZipFrames(FrameReader):
             raise MediaError(f"{path}: expected a zip of image frames, found no image members")
         self.num_frames = len(self._names)
         self.size = header_size(io.BytesIO(self._member(self._names[0])), self._label(self._names[0]))
-        self.fps = None
-        self.audio_path = None
 
     def _archive(self) -> zipfile.ZipFile:
         if self._zip is None:
@@ -78,7 +64,7 @@ class ZipFrames(FrameReader):
         frames = []
         for index in indices:
             label = self._label(self._names[index])
-            frames.append(_check_size(decode_frame(self._member(self._names[index]), label), self.size, label, first))
+            frames.append(check_size(decode_frame(self._member(self._names[index]), label), self.size, label, first))
         return frames
 
     def close(self) -> None:
@@ -97,8 +83,6 @@ class ArrayFrames(FrameReader):
         self._frames = frames
         self.num_frames = len(frames)
         self.size = Size.of(frames[0])
-        self.fps = None
-        self.audio_path = None
 
     def _read(self, indices: Sequence[int]) -> list[np.ndarray]:
         return [self._frames[index] for index in indices]

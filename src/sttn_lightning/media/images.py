@@ -23,9 +23,12 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """The image files of a folder in name order."""
-    return sorted(path for path in folder.iterdir() if path.is_file() and is_image_name(path.name))
+def image_files(folder: Path, expected: str, fix: str = "") -> list[Path]:
+    """The image files of a folder in name order; none (or no folder) is an error naming what was ``expected``."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name)) if folder.is_dir() else []
+    if not files:
+        raise MediaError(f"{folder}: expected {expected}, found no image files{fix}")
+    return files
 
 
 def _decode(data: bytes, name: str, flags: int) -> np.ndarray:
@@ -50,6 +53,13 @@ def decode_frame(data: bytes, name: str) -> np.ndarray:
 def read_frame(path: Path) -> np.ndarray:
     """An image file as uint8 RGB (H, W, 3)."""
     return decode_frame(_read_bytes(path), str(path))
+
+
+def check_size(image: np.ndarray, size: Size, name: str, first: str, what: str = "frame") -> np.ndarray:
+    """``image`` (the file ``name``), refused unless it has the ``size`` of the first file ``first``."""
+    if Size.of(image) != size:
+        raise MediaError(f"{name}: expected a {what} of {size} like {first}, found {Size.of(image)}; give every {what} one size")
+    return image
 
 
 def to_holes(image: np.ndarray) -> np.ndarray:

@@ -8,8 +8,6 @@ working size is the protocol's job (``sttn_lightning.protocol``). Non-zero = hol
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +19,9 @@ import numpy as np
 from sttn_lightning.errors import OutputFault
 from sttn_lightning.media.blobs import centred_box_masks, random_video_masks, video_seed
 from sttn_lightning.media.errors import MediaError
-from sttn_lightning.media.images import image_files, is_image_name, read_mask_image, to_holes
+from sttn_lightning.media.images import check_size, image_files, is_image_name, read_mask_image, to_holes
 from sttn_lightning.media.size import Size
+from sttn_lightning.media.writers import publish_folder
 
 if TYPE_CHECKING:
     from sttn_lightning.media.collection import VideoCollection
@@ -36,7 +35,7 @@ class MaskReader(ABC):
 
     path: Path
     size: Size
-    count: int | None
+    count: int | None = None
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
         """uint8 {0, 1} (H, W) masks of the given frames; past the last mask the last one repeats."""
@@ -50,13 +49,12 @@ class MaskReader(ABC):
 
 
 class SingleMask(MaskReader):
-    """One mask image, the same hole in every frame."""
+    """One mask image (or a ``mask`` made for ``path``), the same hole in every frame."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mask: np.ndarray | None = None) -> None:
         self.path = path
-        self._mask = read_mask_image(path)
+        self._mask = read_mask_image(path) if mask is None else mask
         self.size = Size.of(self._mask)
-        self.count = None
 
     def _read(self, positions: Sequence[int]) -> list[np.ndarray]:
         return [self._mask] * len(positions)
@@ -67,23 +65,13 @@ class FolderMasks(MaskReader):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._files = image_files(path) if path.is_dir() else []
-        if not self._files:
-            raise MediaError(f"{path}: expected a folder of mask images, found no image files")
+        self._files = image_files(path, "a folder of mask images")
         self.count = len(self._files)
         self.size = Size.of(read_mask_image(self._files[0]))
 
     def _read(self, positions: Sequence[int]) -> list[np.ndarray]:
-        masks = []
-        for position in positions:
-            mask = read_mask_image(self._files[position])
-            if Size.of(mask) != self.size:
-                raise MediaError(
-                    f"{self._files[position]}: expected a mask of {self.size} like {self._files[0].name}, "
-                    f"found {Size.of(mask)}; give every mask one size"
-                )
-            masks.append(mask)
-        return masks
+        first = self._files[0].name
+        return [check_size(read_mask_image(self._files[i]), self.size, str(self._files[i]), first, "mask") for i in positions]
 
 
 class VideoMasks(MaskReader):
@@ -116,17 +104,12 @@ class ArrayMasks(MaskReader):
         return [(self._masks[position] > 0).astype(np.uint8) for position in positions]
 
 
-class BoxMasks(MaskReader):
+class BoxMasks(SingleMask):
     """A centred box covering ``fraction`` (of the height, of the width) of every frame."""
 
     def __init__(self, size: Size, fraction: Sequence[float]) -> None:
-        self.path = Path(f"<centred box {fraction[0]:g}x{fraction[1]:g}>")
-        self.size = size
-        self.count = None
-        self._mask = centred_box_masks(1, size.height, size.width, (fraction[0], fraction[1]))[0]
-
-    def _read(self, positions: Sequence[int]) -> list[np.ndarray]:
-        return [self._mask] * len(positions)
+        box = centred_box_masks(1, size.height, size.width, (fraction[0], fraction[1]))[0]
+        super().__init__(Path(f"<centred box {fraction[0]:g}x{fraction[1]:g}>"), box)
 
 
 def _same_aspect(size: Size, other: Size) -> bool:
@@ -163,19 +146,14 @@ def open_masks(path: str | os.PathLike) -> MaskReader:
 
 def write_mask_folder(folder: Path, masks: np.ndarray) -> None:
     """Write masks as 00000.png ... (0/255) atomically: a temp folder renamed into place; first writer wins."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def write(temp: Path) -> None:
         for index, mask in enumerate(masks):
             file = temp / f"{index:05d}.png"
             if not cv2.imwrite(str(file), mask.astype(np.uint8) * 255):
                 raise OutputFault(folder, f"OpenCV could not write {file.name}; check the disk space and permissions of {folder.parent}", index)
-        os.rename(temp, folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+
+    publish_folder(folder, write, folder.is_dir)
 
 
 class MaskSet(ABC):

@@ -17,8 +17,8 @@ class FrameReader(ABC):
     path: Path  # named in every error
     num_frames: int
     size: Size
-    fps: float | None  # None when the input carries no frame rate (a folder of images)
-    audio_path: Path | None  # the file whose audio an output may keep
+    fps: float | None = None  # None when the input carries no frame rate (a folder of images)
+    audio_path: Path | None = None  # the file whose audio an output may keep
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
         """Frames (H, W, 3) in the order of ``indices``."""

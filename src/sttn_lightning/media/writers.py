@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import suppress
 from fractions import Fraction
 from pathlib import Path
 
@@ -88,6 +90,21 @@ def _temporary_name(path: Path, kind: str = "partial") -> Path:
     return path.with_name(f".{path.stem}.{kind}-{uuid.uuid4().hex[:12]}{path.suffix}")
 
 
+def publish_folder(folder: Path, write: Callable[[Path], None], published: Callable[[], bool]) -> None:
+    """``write`` into a temporary sibling of ``folder``, renamed into place when complete. The first
+    writer wins: a rename that fails because another process published first (``published()``) is no error."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write(temp)
+        os.rename(temp, folder)
+    except OSError:
+        if not published():
+            raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -102,10 +119,11 @@ class FrameWriter(ABC):
     (with the parent folders the writer created) when it ends with an exception, an interrupt included.
     """
 
-    def __init__(self, path: Path, overwrite: bool) -> None:
+    def __init__(self, path: Path, overwrite: bool = False) -> None:
         check_output(path, overwrite)
         self.path = path
         self.count = 0  # frames written, i.e. the index of the next one
+        self.temporary: Path | None = None  # where the output is written until it is complete (set by _open)
         self._created_parents = [parent for parent in reversed(path.parents) if not parent.exists()]
         with deferred_signals():
             try:
@@ -121,11 +139,6 @@ class FrameWriter(ABC):
     @abstractmethod
     def _open(self) -> None:
         """Create the temporary output (and start whatever writes it)."""
-
-    @property
-    @abstractmethod
-    def temporary(self) -> Path | None:
-        """Where the output is written until it is complete (None before it is created)."""
 
     @abstractmethod
     def write(self, frame: np.ndarray) -> None:
@@ -183,25 +196,17 @@ class FrameWriter(ABC):
 class PngFolderWriter(FrameWriter):
     """Lossless frames 00000.png, 00001.png, ... in a folder."""
 
-    def __init__(self, path: Path, overwrite: bool = False) -> None:
-        self._folder: Path | None = None
-        super().__init__(path, overwrite)
-
     def _open(self) -> None:
         folder = _temporary_name(self.path)
         folder.mkdir()
-        self._folder = folder
-
-    @property
-    def temporary(self) -> Path | None:
-        return self._folder
+        self.temporary = folder
 
     def write(self, frame: np.ndarray) -> None:
         encoded, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
         if not encoded:
             raise self._fault(f"OpenCV could not encode a PNG of shape {frame.shape}")
         try:
-            with open(self._folder / f"{self.count:05d}.png", "xb") as file:
+            with open(self.temporary / f"{self.count:05d}.png", "xb") as file:
                 file.write(data.tobytes())
         except OSError as error:
             raise self._fault(os_fault_cause(error)) from error
@@ -229,7 +234,6 @@ class FfmpegVideoWriter(FrameWriter):
         self._fps = fps
         self._audio_path = audio_path
         self._crf = crf
-        self._file: Path | None = None
         self._process: subprocess.Popen | None = None
         self._log = None
         super().__init__(path, overwrite)
@@ -249,14 +253,10 @@ class FfmpegVideoWriter(FrameWriter):
             command += ["-b:v", "0"]
         command.append(str(file))
         self._log = tempfile.TemporaryFile()
-        self._file = file
+        self.temporary = file
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
         )
-
-    @property
-    def temporary(self) -> Path | None:
-        return self._file
 
     def _encoder_cause(self) -> str:
         """Why ffmpeg exited: the last line of its log, else its exit code or signal."""
@@ -284,24 +284,20 @@ class FfmpegVideoWriter(FrameWriter):
         self.count += 1
 
     def _finish(self) -> None:
-        try:
+        with suppress(OSError):  # ffmpeg already exited; its exit code and log say why
             self._process.stdin.close()
-        except OSError:
-            pass  # ffmpeg already exited; its exit code and log say why
         if self._process.wait() != 0:
             raise self._fault(self._encoder_cause())
         self._log.close()
 
     def abort(self) -> None:
         with deferred_signals():
-            if self._process is not None and self._process.poll() is None:
-                self._process.kill()
-                self._process.wait()
-            if self._process is not None and self._process.stdin is not None:
-                try:
+            if self._process is not None:
+                if self._process.poll() is None:
+                    self._process.kill()
+                    self._process.wait()
+                with suppress(OSError):
                     self._process.stdin.close()
-                except OSError:
-                    pass
             if self._log is not None:
                 self._log.close()
             super().abort()

@@ -66,21 +66,6 @@ def non_occluded_mask(forward_flow: np.ndarray, backward_flow: np.ndarray) -> np
     return inside & (round_trip < 0.01 * magnitudes + 0.5)
 
 
-def pair_warp_error(
-    previous_output: np.ndarray,
-    output: np.ndarray,
-    forward_flow: np.ndarray,
-    backward_flow: np.ndarray,
-) -> float:
-    """Warping error of one pair ((H, W, 3) uint8 frames t-1 and t); NaN without valid pixels."""
-    valid = non_occluded_mask(forward_flow, backward_flow)
-    if not valid.any():
-        return math.nan
-    previous = previous_output.astype(np.float32) / 255.0
-    warped = warp(output.astype(np.float32) / 255.0, forward_flow)
-    return float(np.mean((previous[valid] - warped[valid]).astype(np.float64) ** 2))
-
-
 def _check_video(frames: np.ndarray, name: str) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(
@@ -99,9 +84,12 @@ class WarpErrorMean:
         self.errors: list[float] = []
 
     def add(self, previous_output: np.ndarray, output: np.ndarray, forward_flow: np.ndarray, backward_flow: np.ndarray) -> None:
-        error = pair_warp_error(previous_output, output, forward_flow, backward_flow)
-        if not math.isnan(error):
-            self.errors.append(error)
+        """The warping error of one pair ((H, W, 3) uint8 frames t-1 and t), unless no pixel is non-occluded."""
+        valid = non_occluded_mask(forward_flow, backward_flow)
+        if valid.any():
+            previous = previous_output.astype(np.float32) / 255.0
+            warped = warp(output.astype(np.float32) / 255.0, forward_flow)
+            self.errors.append(float(np.mean((previous[valid] - warped[valid]).astype(np.float64) ** 2)))
 
     def value(self) -> float:
         if not self.errors:

@@ -25,9 +25,7 @@ prediction into the ground truth with the dilated mask is the caller's job):
 from __future__ import annotations
 
 import math
-from abc import abstractmethod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
@@ -126,63 +124,21 @@ def uint8_frame_scores(
     return [score(p, t, h) for p, t, h in zip(pred_frames, target_frames, holes) if h.any()]
 
 
-def _frame_scores(
-    score: FrameScore,
-    preds: torch.Tensor,
-    target: torch.Tensor,
-    masks: torch.Tensor | None,
-) -> list[float]:
+def _frame_scores(score: FrameScore, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None) -> list[float]:
+    """``score`` of each (..., 3, H, W) frame in [-1, 1]; with (..., 1, H, W) ``masks``, over hole
+    pixels, hole-free frames skipped."""
     if preds.shape != target.shape:
-        raise ValueError(
-            f"preds and target differ in shape: {tuple(preds.shape)} vs {tuple(target.shape)}"
-        )
+        raise ValueError(f"preds and target differ in shape: {tuple(preds.shape)} vs {tuple(target.shape)}")
     pred_frames, target_frames = to_uint8_frames(preds), to_uint8_frames(target)
     if masks is None:
         return uint8_frame_scores(score, pred_frames, target_frames)
     if masks.shape[:-3] != preds.shape[:-3] or masks.shape[-2:] != preds.shape[-2:]:
-        raise ValueError(
-            f"masks of shape {tuple(masks.shape)} do not match frames of shape {tuple(preds.shape)}"
-        )
+        raise ValueError(f"masks of shape {tuple(masks.shape)} do not match frames of shape {tuple(preds.shape)}")
     return uint8_frame_scores(score, pred_frames, target_frames, to_hole_masks(masks))
 
 
-def frame_psnr(
-    preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None = None
-) -> list[float]:
-    """Per-frame PSNR of (..., 3, H, W) frames; with masks over holes, hole-free frames skipped."""
-    return _frame_scores(psnr, preds, target, masks)
-
-
-def frame_ssim(
-    preds: torch.Tensor,
-    target: torch.Tensor,
-    masks: torch.Tensor | None = None,
-    win_size: int = SSIM_WIN_SIZE,
-) -> list[float]:
-    """Per-frame SSIM of (..., 3, H, W) frames; with masks over holes, hole-free frames skipped."""
-    return _frame_scores(partial(ssim, win_size=win_size), preds, target, masks)
-
-
-@dataclass
-class PerVideoScores:
-    """Per-frame scores grouped by video, for the per-video breakdown of an evaluation."""
-
-    frame_scores: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, video_id: str, scores: Iterable[float]) -> None:
-        """Append the scores of some frames of ``video_id`` (calls for one video may interleave)."""
-        self.frame_scores.setdefault(video_id, []).extend(float(s) for s in scores)
-
-    def dataset_mean(self) -> float:
-        """Frame-weighted mean over every frame of every video: the papers' dataset value."""
-        scores = [s for video_scores in self.frame_scores.values() for s in video_scores]
-        if not scores:
-            raise ValueError("no frame scores were added")
-        return float(np.mean(scores))
-
-
 class _FrameAveragedMetric(Metric):
-    """Sum of per-frame scores and frame count, both summed across processes, so DDP is exact."""
+    """Sum of per-frame ``score`` values and frame count, both summed across processes, so DDP is exact."""
 
     is_differentiable = False
     higher_is_better = True
@@ -191,25 +147,16 @@ class _FrameAveragedMetric(Metric):
     score_sum: torch.Tensor
     frame_count: torch.Tensor
 
-    def __init__(self, region: Region = "frame", **kwargs) -> None:
+    def __init__(self, score: FrameScore, region: Region = "frame", **kwargs) -> None:
         super().__init__(**kwargs)
         if region not in ("frame", "hole"):
             raise ValueError(f"region must be 'frame' or 'hole', found {region!r}")
+        self.score = score
         self.region = region
-        self.add_state(
-            "score_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
-        )
+        self.add_state("score_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("frame_count", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    @abstractmethod
-    def _scores(
-        self, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None
-    ) -> list[float]:
-        """Per-frame scores of one update, hole-free frames already left out in region 'hole'."""
-
-    def update(
-        self, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None = None
-    ) -> None:
+    def update(self, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None = None) -> None:
         """Add (..., 3, H, W) frames in [-1, 1]; ``masks`` (..., 1, H, W) are required for region='hole'."""
         if self.region == "hole" and masks is None:
             raise ValueError(f"{type(self).__name__}(region='hole') needs masks in update()")
@@ -218,7 +165,7 @@ class _FrameAveragedMetric(Metric):
                 f"{type(self).__name__}(region='frame') compares whole (composited) frames and "
                 "takes no masks; composite before update() or use region='hole'"
             )
-        scores = self._scores(preds, target, masks)
+        scores = _frame_scores(self.score, preds, target, masks)
         self.score_sum += math.fsum(scores)
         self.frame_count += len(scores)
 
@@ -232,20 +179,12 @@ class _FrameAveragedMetric(Metric):
 class VideoPSNR(_FrameAveragedMetric):
     """Frame-averaged PSNR (dB) of the papers, over whole frames or hole pixels (see module doc)."""
 
-    def _scores(
-        self, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None
-    ) -> list[float]:
-        return frame_psnr(preds, target, masks)
+    def __init__(self, region: Region = "frame", **kwargs) -> None:
+        super().__init__(psnr, region, **kwargs)
 
 
 class VideoSSIM(_FrameAveragedMetric):
     """Frame-averaged SSIM of the papers (win_size 65, clamped for small frames; see module doc)."""
 
     def __init__(self, region: Region = "frame", win_size: int = SSIM_WIN_SIZE, **kwargs) -> None:
-        super().__init__(region=region, **kwargs)
-        self.win_size = win_size
-
-    def _scores(
-        self, preds: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None
-    ) -> list[float]:
-        return frame_ssim(preds, target, masks, win_size=self.win_size)
+        super().__init__(partial(ssim, win_size=win_size), region, **kwargs)
