@@ -11,7 +11,7 @@ from sttn_lightning.metrics.i3d import (
     i3d_features,
     load_i3d,
     same_padding,
-    video_to_i3d_input,
+    uint8_video_to_i3d_input,
 )
 from sttn_lightning.metrics.vfid import vfid
 
@@ -76,8 +76,8 @@ def test_load_i3d_is_strict_and_names_the_file(weights_file, tmp_path):
 
 def test_features_are_1024_d_per_video_and_vfid_of_a_set_with_itself_is_zero(weights_file):
     model = load_i3d(weights_file)
-    frames = torch.rand(3, 8, 3, 64, 64) * 2 - 1
-    videos = [video_to_i3d_input(video) for video in frames]
+    frames = np.random.default_rng(0).integers(0, 256, (3, 8, 64, 64, 3), dtype=np.uint8)
+    videos = [uint8_video_to_i3d_input(video) for video in frames]
     assert videos[0].shape == (1, 3, 8, 64, 64)
     assert 0.0 <= videos[0].min() and videos[0].max() <= 1.0
     features = np.stack([i3d_features(model, video) for video in videos])

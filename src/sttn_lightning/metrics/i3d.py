@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from sttn_lightning.errors import InputError
-from sttn_lightning.metrics.quality import to_uint8_frames
 
 Triple = tuple[int, int, int]
 
@@ -202,13 +201,6 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
             f"I3D weights file {path} does not match the pytorch-i3d InceptionI3d layout: {details}"
         ) from error
     return model.to(device).eval()
-
-
-def video_to_i3d_input(frames: torch.Tensor) -> torch.Tensor:
-    """(T, 3, H, W) frames in [-1, 1] -> (1, 3, T, H, W) in [0, 1], via uint8 like the papers."""
-    if frames.ndim != 4:
-        raise ValueError(f"expected (T, 3, H, W) frames, found {tuple(frames.shape)}")
-    return uint8_video_to_i3d_input(to_uint8_frames(frames)).to(frames.device)
 
 
 def uint8_video_to_i3d_input(frames: np.ndarray) -> torch.Tensor:
