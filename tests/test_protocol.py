@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from sttn_lightning.media import Size
@@ -40,19 +41,48 @@ def test_resize_crop_shrinks_by_area_and_enlarges_bilinearly():
     assert resize_crop(rows, Size(6, 3)) is rows
 
 
+def whole(size: Size) -> tuple[slice, slice]:
+    return slice(0, size.height), slice(0, size.width)
+
+
 def test_resize_prediction_is_bilinear_both_ways():
     row = torch.tensor([0, 0, 9, 0, 0, 9], dtype=torch.float32).view(1, 1, 6).expand(3, 1, 6)
-    torch.testing.assert_close(resize_prediction(row, Size(2, 1)), torch.zeros(3, 1, 2))  # samples x = 1 and 4
-    wider = resize_prediction(torch.tensor([0.0, 8.0]).view(1, 1, 2).expand(3, 1, 2), Size(4, 1))
+    torch.testing.assert_close(resize_prediction(row, Size(2, 1), whole(Size(2, 1))), torch.zeros(3, 1, 2))  # samples x = 1 and 4
+    wider = resize_prediction(torch.tensor([0.0, 8.0]).view(1, 1, 2).expand(3, 1, 2), Size(4, 1), whole(Size(4, 1)))
     torch.testing.assert_close(wider[0], torch.tensor([[0.0, 2.0, 6.0, 8.0]]))
-    assert resize_prediction(torch.full((3, 10, 20), 7.0), Size(40, 20)).shape == (3, 20, 40)
+    assert resize_prediction(torch.full((3, 10, 20), 7.0), Size(40, 20), whole(Size(40, 20))).shape == (3, 20, 40)
+
+
+def test_resize_prediction_of_a_region_computes_only_its_pixels():
+    column = torch.tensor([0.0, 8.0]).view(1, 2, 1).expand(3, 2, 3)  # rows 0 and 8, enlarged to 4 rows: 0, 2, 6, 8
+    region = resize_prediction(column, Size(3, 4), (slice(1, 3), slice(2, 3)))
+    torch.testing.assert_close(region, torch.tensor([2.0, 6.0]).view(1, 2, 1).expand(3, 2, 1))
+    same_size = torch.arange(24.0).view(3, 2, 4)
+    assert torch.equal(resize_prediction(same_size, Size(4, 2), (slice(0, 1), slice(1, 3))), same_size[:, :1, 1:3])
+
+
+@pytest.mark.parametrize(
+    "source, size, rows, columns",
+    [
+        ((24, 32), Size(61, 37), slice(0, 37), slice(0, 61)),  # enlarging, the whole image
+        ((24, 32), Size(61, 37), slice(5, 20), slice(40, 61)),  # a region touching the right edge
+        ((240, 432), Size(1920, 1067), slice(346, 714), slice(476, 1444)),  # the 1080p hole box of the benchmark
+        ((240, 432), Size(500, 250), slice(0, 1), slice(499, 500)),  # one pixel in a corner
+        ((30, 40), Size(13, 9), slice(2, 7), slice(3, 11)),  # shrinking
+    ],
+)
+def test_resize_prediction_of_a_region_equals_interpolating_the_whole_then_slicing(source, size, rows, columns):
+    prediction = torch.from_numpy(np.random.default_rng(5).uniform(-1, 1, (3, *source)).astype(np.float32))
+    whole_crop = F.interpolate(prediction[None], size=(size.height, size.width), mode="bilinear", align_corners=False)[0]
+    # float32 source positions (as F.interpolate's) near 432 carry ~3e-5 of rounding: a 1e-4 tolerance on [-1, 1] values
+    torch.testing.assert_close(resize_prediction(prediction, size, (rows, columns)), whole_crop[:, rows, columns], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("size", [Size(61, 37), Size(13, 9)])
 def test_resize_prediction_matches_opencvs_linear_resize(size):
     prediction = np.random.default_rng(4).uniform(0, 255, (24, 32, 3)).astype(np.float32)
     expected = cv2.resize(prediction, size, interpolation=cv2.INTER_LINEAR)
-    resized = resize_prediction(torch.from_numpy(prediction).permute(2, 0, 1), size).permute(1, 2, 0).numpy()
+    resized = resize_prediction(torch.from_numpy(prediction).permute(2, 0, 1), size, whole(size)).permute(1, 2, 0).numpy()
     np.testing.assert_allclose(resized, expected, atol=1e-3)
 
 

@@ -49,15 +49,37 @@ def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
     return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def resize_prediction(prediction: torch.Tensor, size: Size | Sequence[int]) -> torch.Tensor:
-    """A (3, h, w) float prediction at the working size back to a crop's ``size``, bilinear, on its device.
+def _linear_taps(source: int, target: int, span: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per output sample in ``span`` of a ``source`` to ``target`` bilinear resize: lower and upper source index, upper weight.
 
-    Half-pixel centres and no antialiasing: OpenCV's INTER_LINEAR, which the native protocol used
-    on the host before the predictions stayed on the device.
+    The source position of output ``i`` is ``(i + 0.5) * source / target - 0.5``, clamped at 0: the
+    formula of F.interpolate (align_corners=False) and OpenCV's INTER_LINEAR.
     """
-    if tuple(prediction.shape[-1:-3:-1]) == tuple(size):
-        return prediction
-    return F.interpolate(prediction[None], size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
+    outputs = torch.arange(span.start, span.stop, dtype=torch.float32, device=device)
+    position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
+    lower = position.floor().clamp(max=source - 1)
+    upper = (lower + 1).clamp(max=source - 1)
+    return lower.long(), upper.long(), (position - lower).clamp(0, 1)
+
+
+def resize_prediction(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
+    """The (rows, columns) ``region`` of a (3, h, w) float prediction resized bilinearly to a crop's ``size``, on its device.
+
+    Half-pixel centres and no antialiasing (OpenCV's INTER_LINEAR, which the native protocol used
+    on the host). Only the region's output pixels are computed, from the source rows and columns
+    under them, so the cost follows the holes and not the crop.
+    """
+    rows, columns = region
+    height, width = prediction.shape[-2:]
+    if (width, height) == tuple(size):
+        return prediction[:, rows, columns]
+    row_low, row_high, row_weight = _linear_taps(height, size[1], rows, prediction.device)
+    column_low, column_high, column_weight = _linear_taps(width, size[0], columns, prediction.device)
+    first = int(row_low[0])  # the source rows under the region: only these are resized along the columns
+    source = prediction[:, first : int(row_high[-1]) + 1]
+    across = source[..., column_low] * (1 - column_weight) + source[..., column_high] * column_weight
+    row_weight = row_weight[:, None]
+    return across[:, row_low - first] * (1 - row_weight) + across[:, row_high - first] * row_weight
 
 
 def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
@@ -97,7 +119,10 @@ def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def to_pixel_values(output: Array) -> Array:
     """The model's output in [-1, 1] to pixel values in [0, 255] (float; blending happens at this scale)."""
-    return (output + 1) / 2 * 255
+    values = output + 1  # one new array, then scaled in place
+    values /= 2
+    values *= 255
+    return values
 
 
 def to_uint8(values: Array) -> Array:

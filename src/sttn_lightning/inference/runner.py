@@ -81,14 +81,12 @@ class WindowRunner:
         masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
         with self._autocast():
             predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
-        pixels = to_pixel_values(predicted.float())
-        for index, prediction in zip(window.neighbours, pixels):
+        for index, prediction in zip(window.neighbours, predicted.float()):
             box = frames[index].holes
             if box is None:
                 continue
-            rows, columns = box.relative(crop).slices
-            in_box = resize_prediction(prediction, (crop.width, crop.height))[:, rows, columns]
-            self.blended[index] = blend(self.blended.get(index), to_uint8(in_box))
+            in_box = resize_prediction(prediction, (crop.width, crop.height), box.relative(crop).slices)
+            self.blended[index] = blend(self.blended.get(index), to_uint8(to_pixel_values(in_box)))
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
