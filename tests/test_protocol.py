@@ -13,13 +13,14 @@ from sttn_lightning.protocol import (
     composite,
     dilate_holes,
     hole_preserving_resize,
+    prediction_pixels,
     resize_crop,
     resize_frame,
     resize_masks,
-    resize_prediction,
     to_model_input,
     to_pixel_values,
     to_uint8,
+    truncate_pixels,
     working_holes,
 )
 
@@ -45,20 +46,23 @@ def whole(size: Size) -> tuple[slice, slice]:
     return slice(0, size.height), slice(0, size.width)
 
 
-def test_resize_prediction_is_bilinear_both_ways():
-    row = torch.tensor([0, 0, 9, 0, 0, 9], dtype=torch.float32).view(1, 1, 6).expand(3, 1, 6)
-    torch.testing.assert_close(resize_prediction(row, Size(2, 1), whole(Size(2, 1))), torch.zeros(3, 1, 2))  # samples x = 1 and 4
-    wider = resize_prediction(torch.tensor([0.0, 8.0]).view(1, 1, 2).expand(3, 1, 2), Size(4, 1), whole(Size(4, 1)))
-    torch.testing.assert_close(wider[0], torch.tensor([[0.0, 2.0, 6.0, 8.0]]))
-    assert resize_prediction(torch.full((3, 10, 20), 7.0), Size(40, 20), whole(Size(40, 20))).shape == (3, 20, 40)
+def test_prediction_pixels_are_bilinear_both_ways():
+    row = torch.tensor([-1, -1, 1, -1, -1, 1], dtype=torch.float32).view(1, 6, 1).expand(1, 6, 3)
+    torch.testing.assert_close(prediction_pixels(row, Size(2, 1), whole(Size(2, 1))), torch.zeros(1, 2, 3))  # samples x = 1 and 4
+    wider = prediction_pixels(torch.tensor([-1.0, 1.0]).view(1, 2, 1).expand(1, 2, 3), Size(4, 1), whole(Size(4, 1)))
+    torch.testing.assert_close(wider[..., 0], torch.tensor([[0.0, 63.75, 191.25, 255.0]]))
+    assert prediction_pixels(torch.zeros(10, 20, 3), Size(40, 20), whole(Size(40, 20))).shape == (20, 40, 3)
 
 
-def test_resize_prediction_of_a_region_computes_only_its_pixels():
-    column = torch.tensor([0.0, 8.0]).view(1, 2, 1).expand(3, 2, 3)  # rows 0 and 8, enlarged to 4 rows: 0, 2, 6, 8
-    region = resize_prediction(column, Size(3, 4), (slice(1, 3), slice(2, 3)))
-    torch.testing.assert_close(region, torch.tensor([2.0, 6.0]).view(1, 2, 1).expand(3, 2, 1))
-    same_size = torch.arange(24.0).view(3, 2, 4)
-    assert torch.equal(resize_prediction(same_size, Size(4, 2), (slice(0, 1), slice(1, 3))), same_size[:, :1, 1:3])
+def test_prediction_pixels_of_a_region_are_only_its_pixels():
+    column = torch.tensor([-1.0, 1.0]).view(2, 1, 1).expand(2, 3, 3)  # rows 0 and 255, enlarged to 4 rows
+    region = prediction_pixels(column, Size(3, 4), (slice(1, 3), slice(2, 3)))
+    torch.testing.assert_close(region, torch.tensor([63.75, 191.25]).view(2, 1, 1).expand(2, 1, 3))
+    same_size = torch.linspace(-1, 1, 24).view(2, 4, 3)
+    unchanged = prediction_pixels(same_size, Size(4, 2), (slice(0, 1), slice(1, 3)))
+    assert torch.equal(unchanged, to_pixel_values(same_size[:1, 1:3]))
+    unchanged += 1
+    assert torch.equal(same_size, torch.linspace(-1, 1, 24).view(2, 4, 3)), "a new tensor, not a view of the output"
 
 
 @pytest.mark.parametrize(
@@ -71,19 +75,20 @@ def test_resize_prediction_of_a_region_computes_only_its_pixels():
         ((30, 40), Size(13, 9), slice(2, 7), slice(3, 11)),  # shrinking
     ],
 )
-def test_resize_prediction_of_a_region_equals_interpolating_the_whole_then_slicing(source, size, rows, columns):
+def test_prediction_pixels_of_a_region_equal_resizing_the_whole_then_slicing(source, size, rows, columns):
     prediction = torch.from_numpy(np.random.default_rng(5).uniform(-1, 1, (3, *source)).astype(np.float32))
-    whole_crop = F.interpolate(prediction[None], size=(size.height, size.width), mode="bilinear", align_corners=False)[0]
-    # float32 source positions (as F.interpolate's) near 432 carry ~3e-5 of rounding: a 1e-4 tolerance on [-1, 1] values
-    torch.testing.assert_close(resize_prediction(prediction, size, (rows, columns)), whole_crop[:, rows, columns], rtol=0, atol=1e-4)
+    pixels = to_pixel_values(prediction)
+    whole_crop = F.interpolate(pixels[None], size=(size.height, size.width), mode="bilinear", align_corners=False)[0]
+    region = prediction_pixels(prediction.permute(1, 2, 0), size, (rows, columns))  # channels last, a view as the runner's
+    # float32 source positions (as F.interpolate's) near 432 carry ~3e-5 of rounding: 0.01 of a grey level
+    torch.testing.assert_close(region, whole_crop[:, rows, columns].permute(1, 2, 0), rtol=0, atol=1e-2)
 
 
 @pytest.mark.parametrize("size", [Size(61, 37), Size(13, 9)])
-def test_resize_prediction_matches_opencvs_linear_resize(size):
-    prediction = np.random.default_rng(4).uniform(0, 255, (24, 32, 3)).astype(np.float32)
-    expected = cv2.resize(prediction, size, interpolation=cv2.INTER_LINEAR)
-    resized = resize_prediction(torch.from_numpy(prediction).permute(2, 0, 1), size, whole(size)).permute(1, 2, 0).numpy()
-    np.testing.assert_allclose(resized, expected, atol=1e-3)
+def test_prediction_pixels_match_opencvs_linear_resize(size):
+    prediction = np.random.default_rng(4).uniform(-1, 1, (24, 32, 3)).astype(np.float32)
+    expected = cv2.resize(to_pixel_values(prediction), size, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(prediction_pixels(torch.from_numpy(prediction), size, whole(size)).numpy(), expected, atol=1e-3)
 
 
 def test_resize_masks_is_pil_nearest_not_opencv_nearest():
@@ -171,6 +176,8 @@ def test_to_uint8_clips_and_truncates_like_the_release():
     assert as_array.dtype == np.uint8 and as_array.tolist() == expected
     as_tensor = to_uint8(torch.tensor(values))
     assert as_tensor.dtype == torch.uint8 and as_tensor.tolist() == expected
+    in_float = torch.tensor(values)
+    assert truncate_pixels(in_float) is in_float and in_float.tolist() == expected  # in place, still float
 
 
 def test_composite_takes_holes_from_prediction():
@@ -186,3 +193,4 @@ def test_composite_takes_holes_from_prediction():
     result = composite(predicted, frame, hole)
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(composite(predicted[..., :1], frame, hole), np.where(hole > 0, 200, frame))  # broadcast

@@ -5,14 +5,14 @@ same thing wherever it meets the model:
 
 - frames: ``resize_frame`` is the release's (PIL bicubic) for whole frames; the native protocol's
   crops go down with an area filter and up bilinearly (``resize_crop``), and predictions return
-  to the crop bilinearly (``resize_prediction``);
+  to the crop bilinearly, as pixel values of their hole box (``prediction_pixels``);
 - masks: ``resize_masks`` is the release's nearest neighbour; ``hole_preserving_resize`` is the
   native protocol's (a working pixel is hole if any source pixel under it was, so thin holes
   cannot vanish in a downscale and leak what they cover); ``dilate_holes`` is the release's
   3x3-cross dilation;
 - values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
-  output back to [0, 255]; ``to_uint8`` truncates as the release does; ``composite`` keeps known
-  pixels and takes hole pixels from the prediction.
+  output back to [0, 255]; ``to_uint8`` truncates as the release does (``truncate_pixels`` in
+  float); ``composite`` keeps known pixels and takes hole pixels from the prediction.
 """
 
 from __future__ import annotations
@@ -62,24 +62,25 @@ def _linear_taps(source: int, target: int, span: slice, device: torch.device) ->
     return lower.long(), upper.long(), (position - lower).clamp(0, 1)
 
 
-def resize_prediction(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
-    """The (rows, columns) ``region`` of a (3, h, w) float prediction resized bilinearly to a crop's ``size``, on its device.
+def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
+    """The (rows, columns) ``region`` of the model's (h, w, C) output as pixel values of a crop of ``size``, on its device.
 
-    Half-pixel centres and no antialiasing (OpenCV's INTER_LINEAR, which the native protocol used
-    on the host). Only the region's output pixels are computed, from the source rows and columns
-    under them, so the cost follows the holes and not the crop.
+    ``to_pixel_values`` of the output resized bilinearly to the crop, half-pixel centres and no
+    antialiasing (OpenCV's INTER_LINEAR, which the native protocol used on the host). Only the
+    region's output pixels are computed, from the source pixels under them, so the cost follows
+    the holes and not the crop. Channels last, as the frames it goes into; always a new tensor.
     """
     rows, columns = region
-    height, width = prediction.shape[-2:]
+    height, width = prediction.shape[:2]
     if (width, height) == tuple(size):
-        return prediction[:, rows, columns]
+        return to_pixel_values(prediction[rows, columns])
     row_low, row_high, row_weight = _linear_taps(height, size[1], rows, prediction.device)
     column_low, column_high, column_weight = _linear_taps(width, size[0], columns, prediction.device)
-    first = int(row_low[0])  # the source rows under the region: only these are resized along the columns
-    source = prediction[:, first : int(row_high[-1]) + 1]
-    across = source[..., column_low] * (1 - column_weight) + source[..., column_high] * column_weight
-    row_weight = row_weight[:, None]
-    return across[:, row_low - first] * (1 - row_weight) + across[:, row_high - first] * row_weight
+    top, left = int(row_low[0]), int(column_low[0])  # the source pixels under the region
+    source = to_pixel_values(prediction[top : int(row_high[-1]) + 1, left : int(column_high[-1]) + 1])
+    across = source.index_select(1, column_low - left).lerp_(source.index_select(1, column_high - left), column_weight[:, None])
+    low = across.index_select(0, row_low - top)
+    return low.lerp_(across.index_select(0, row_high - top), row_weight[:, None, None])
 
 
 def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
@@ -113,8 +114,8 @@ def working_holes(masks: np.ndarray, size: Size | Sequence[int], dilation: int =
 
 def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 RGB (..., H, W, 3) to the model's float (..., 3, H, W) in [-1, 1]."""
-    tensor = torch.as_tensor(frames)
-    return tensor.movedim(-1, -3).float() / 255 * 2 - 1
+    values = torch.as_tensor(frames).movedim(-1, -3).float()  # one new tensor, then scaled in place
+    return values.div_(255).mul_(2).sub_(1)
 
 
 def to_pixel_values(output: Array) -> Array:
@@ -123,6 +124,11 @@ def to_pixel_values(output: Array) -> Array:
     values /= 2
     values *= 255
     return values
+
+
+def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
+    """Pixel values clipped to [0, 255] and truncated in place: ``to_uint8``'s values, kept in float for blending."""
+    return values.clamp_(0, 255).floor_()  # floor is truncation once non-negative, and vectorised where trunc is not
 
 
 def to_uint8(values: Array) -> Array:
@@ -136,4 +142,9 @@ def composite(prediction: Array, frame: Array, holes: Array) -> Array:
     """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``."""
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)
-    return np.where(holes > 0, prediction, frame)
+    if holes.shape[-1:] != (1,) or prediction.shape != frame.shape or prediction.dtype != frame.dtype:
+        return np.where(holes > 0, prediction, frame)
+    result = frame.copy()  # channels last with one mask value per pixel: a pixel is copied as one element
+    pixel = f"V{frame.shape[-1] * frame.itemsize}"
+    np.copyto(result.view(pixel)[..., 0], np.ascontiguousarray(prediction).view(pixel)[..., 0], where=holes[..., 0] > 0)
+    return result

@@ -21,7 +21,7 @@ from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
 from sttn_lightning.media import FrameReader, MaskReader
 from sttn_lightning.models.exported import InferenceModel
-from sttn_lightning.protocol import composite, hole_preserving_resize, resize_crop, resize_prediction, to_model_input, to_pixel_values, to_uint8
+from sttn_lightning.protocol import composite, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
 
 
 @dataclass
@@ -52,7 +52,7 @@ class WindowRunner:
         self.encode = torch.compile(generator.encode) if options.compile else generator.encode
         self.decode = torch.compile(generator.decode_features) if options.compile else generator.decode_features
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.blended: dict[int, torch.Tensor] = {}  # (3, h, w) float32 over each frame's hole box
+        self.blended: dict[int, torch.Tensor] = {}  # (h, w, 3) float32 over each frame's hole box
         self.windows_run = 0
 
     def _autocast(self) -> torch.autocast:
@@ -81,12 +81,12 @@ class WindowRunner:
         masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
         with self._autocast():
             predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
-        for index, prediction in zip(window.neighbours, predicted.float()):
+        for index, prediction in zip(window.neighbours, predicted.float().permute(0, 2, 3, 1)):
             box = frames[index].holes
             if box is None:
                 continue
-            in_box = resize_prediction(prediction, (crop.width, crop.height), box.relative(crop).slices)
-            self.blended[index] = blend(self.blended.get(index), to_uint8(to_pixel_values(in_box)))
+            pixels = prediction_pixels(prediction, (crop.width, crop.height), box.relative(crop).slices)
+            self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # each window's result truncated, as the release
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
@@ -94,7 +94,7 @@ class WindowRunner:
         output = prepared.frame.copy()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
-            predicted = to_uint8(self.blended.pop(index)).permute(1, 2, 0).cpu().numpy()
+            predicted = truncate_pixels(self.blended.pop(index)).to(torch.uint8).cpu().numpy()
             region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
 
