@@ -19,7 +19,6 @@ from sttn_lightning.protocol import (
     resize_masks,
     to_model_input,
     to_pixel_values,
-    to_uint8,
     truncate_pixels,
     working_holes,
 )
@@ -118,6 +117,31 @@ def test_hole_preserving_resize_grows_a_hole_when_enlarging():
     np.testing.assert_array_equal(hole_preserving_resize(mask, Size(4, 4)), expected)
 
 
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((1067, 1920), Size(432, 240)),  # a 1080p crop: area shrink, non-integer scales
+        ((480, 864), Size(432, 240)),  # integer scales: OpenCV's fast area path
+        ((240, 700), Size(432, 240)),  # one axis kept
+        ((100, 150), Size(432, 240)),  # enlarging: bilinear
+        ((300, 300), Size(432, 240)),  # one axis shrinks, the other grows: not separable, the whole-mask path
+    ],
+)
+def test_hole_preserving_resize_equals_resizing_the_whole_mask(shape, size):
+    rng = np.random.default_rng(7)
+    masks = [np.zeros(shape, np.uint8) for _ in range(4)]
+    masks[0][shape[0] // 3 : shape[0] // 2, 10:40] = 1  # a block
+    masks[1][rng.random(shape) < 0.0005] = 1  # scattered single pixels
+    masks[2][-1, :] = masks[2][:, 0] = 1  # a thin line on two edges
+    for mask in masks:  # the last is empty
+        whole = (cv2.resize(mask.astype(np.float32), size, interpolation=resize_interpolation(shape, size)) > 0).astype(np.uint8)
+        np.testing.assert_array_equal(hole_preserving_resize(mask, size), whole)
+
+
+def resize_interpolation(shape: tuple[int, int], size: Size) -> int:
+    return cv2.INTER_AREA if size.width < shape[1] or size.height < shape[0] else cv2.INTER_LINEAR
+
+
 def test_dilation_with_cross_matches_hand_computed():
     mask = np.zeros((5, 5), np.uint8)
     mask[2, 2] = 1
@@ -169,15 +193,11 @@ def test_to_pixel_values_maps_minus_one_one_to_0_255():
     assert to_pixel_values(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0.0, 127.5, 255.0]
 
 
-def test_to_uint8_clips_and_truncates_like_the_release():
-    values = [27.5, 27.99, 255.9, -1.0, 254.9, -3.0, 300.0]
-    expected = [27, 27, 255, 0, 254, 0, 255]
-    as_array = to_uint8(np.array(values))
-    assert as_array.dtype == np.uint8 and as_array.tolist() == expected
-    as_tensor = to_uint8(torch.tensor(values))
-    assert as_tensor.dtype == torch.uint8 and as_tensor.tolist() == expected
-    in_float = torch.tensor(values)
-    assert truncate_pixels(in_float) is in_float and in_float.tolist() == expected  # in place, still float
+def test_truncate_pixels_clips_and_truncates_like_the_releases_uint8_conversion():
+    values = torch.tensor([27.5, 27.99, 255.9, -1.0, 254.9, -3.0, 300.0, -0.5])
+    expected = [27, 27, 255, 0, 254, 0, 255, 0]
+    assert np.clip(values.numpy(), 0, 255).astype(np.uint8).tolist() == expected  # the release's conversion
+    assert truncate_pixels(values) is values and values.dtype == torch.float32 and values.tolist() == expected  # in place
 
 
 def test_composite_takes_holes_from_prediction():
@@ -193,4 +213,4 @@ def test_composite_takes_holes_from_prediction():
     result = composite(predicted, frame, hole)
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
-    np.testing.assert_array_equal(composite(predicted[..., :1], frame, hole), np.where(hole > 0, 200, frame))  # broadcast
+    assert frame[0, 1].tolist() == [3, 4, 5], "the frame is left as it was"

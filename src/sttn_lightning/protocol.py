@@ -11,8 +11,8 @@ same thing wherever it meets the model:
   cannot vanish in a downscale and leak what they cover); ``dilate_holes`` is the release's
   3x3-cross dilation;
 - values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
-  output back to [0, 255]; ``to_uint8`` truncates as the release does (``truncate_pixels`` in
-  float); ``composite`` keeps known pixels and takes hole pixels from the prediction.
+  output back to [0, 255]; ``truncate_pixels`` clips and truncates as the release's uint8
+  conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction.
 """
 
 from __future__ import annotations
@@ -50,10 +50,9 @@ def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
 
 
 def _linear_taps(source: int, target: int, span: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per output sample in ``span`` of a ``source`` to ``target`` bilinear resize: lower and upper source index, upper weight.
+    """Lower and upper source index and upper weight of outputs ``span`` of a ``source`` to ``target`` bilinear resize.
 
-    The source position of output ``i`` is ``(i + 0.5) * source / target - 0.5``, clamped at 0: the
-    formula of F.interpolate (align_corners=False) and OpenCV's INTER_LINEAR.
+    Output ``i`` samples ``(i + 0.5) * source / target - 0.5`` clamped at 0, as F.interpolate (align_corners=False) and INTER_LINEAR.
     """
     outputs = torch.arange(span.start, span.stop, dtype=torch.float32, device=device)
     position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
@@ -94,8 +93,20 @@ def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
 
 
 def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
-    """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was."""
-    return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
+    """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
+
+    ``resize_crop``'s filter weighs rows and columns separately, so only the rows holding holes
+    are resized along the width before the whole height is (the same pixels, at the holes' cost),
+    except when one axis shrinks and the other grows (OpenCV's area filter is not separable then).
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    (height, width), (new_width, new_height) = mask.shape, size
+    if rows.size == 0 or (new_width - width) * (new_height - height) < 0:
+        return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
+    top, bottom = rows[0], rows[-1] + 1
+    across = np.zeros((height, new_width), np.float32)
+    across[top:bottom] = resize_crop(mask[top:bottom].astype(np.float32), (new_width, bottom - top))
+    return (resize_crop(across, size) > 0).astype(np.uint8)
 
 
 def dilate_holes(masks: np.ndarray, iterations: int = RELEASE_DILATION) -> np.ndarray:
@@ -120,31 +131,23 @@ def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def to_pixel_values(output: Array) -> Array:
     """The model's output in [-1, 1] to pixel values in [0, 255] (float; blending happens at this scale)."""
-    values = output + 1  # one new array, then scaled in place
-    values /= 2
-    values *= 255
-    return values
+    return (output + 1) / 2 * 255
 
 
 def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
-    """Pixel values clipped to [0, 255] and truncated in place: ``to_uint8``'s values, kept in float for blending."""
+    """Pixel values clipped to [0, 255] and truncated in place, the release's uint8 conversion kept in float for blending."""
     return values.clamp_(0, 255).floor_()  # floor is truncation once non-negative, and vectorised where trunc is not
 
 
-def to_uint8(values: Array) -> Array:
-    """Pixel values to uint8 by clipping and truncation, the release's conversion."""
-    if isinstance(values, torch.Tensor):
-        return values.clamp(0, 255).to(torch.uint8)
-    return np.clip(values, 0, 255).astype(np.uint8)
-
-
 def composite(prediction: Array, frame: Array, holes: Array) -> Array:
-    """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``."""
+    """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
+
+    Arrays are channels last, frame and prediction of one shape and dtype, holes (..., 1): each
+    pixel is copied as one element under its mask value rather than channel by channel.
+    """
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)
-    if holes.shape[-1:] != (1,) or prediction.shape != frame.shape or prediction.dtype != frame.dtype:
-        return np.where(holes > 0, prediction, frame)
-    result = frame.copy()  # channels last with one mask value per pixel: a pixel is copied as one element
+    result = frame.copy()
     pixel = f"V{frame.shape[-1] * frame.itemsize}"
     np.copyto(result.view(pixel)[..., 0], np.ascontiguousarray(prediction).view(pixel)[..., 0], where=holes[..., 0] > 0)
     return result

@@ -92,9 +92,8 @@ def last_neighbour_window(windows: list[Window], num_frames: int) -> list[int]:
 def blend(previous: Values | None, prediction: Values) -> Values:
     """The release's running average of overlapping window results, float32 (numpy or torch, on any device).
 
-    ``previous``, the caller's running average, is updated in place: (previous + new) / 2 is exact in
-    float32 for uint8 results (a frame is in at most three windows), so it equals the release's
-    0.5 * previous + 0.5 * new.
+    ``previous`` is updated in place; (previous + new) / 2 of whole-number results is exact in float32,
+    so it equals the release's 0.5 * previous + 0.5 * new.
     """
     if previous is None:
         return prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
