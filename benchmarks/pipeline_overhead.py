@@ -6,8 +6,10 @@ dilation, feature caching, blending and the paste-back. Two ways out: ``inpaint_
 returns the whole clip as one new array (its memory is touched for the first time, a cost that
 grows with the resolution), and streamed (``run_pipeline`` handing each frame on and dropping
 it, as ``inpaint_video`` hands it to the writer). Run it on two checkouts to compare them
-(``PYTHONPATH=other/src python benchmarks/pipeline_overhead.py``).
-Usage: python benchmarks/pipeline_overhead.py [--frames 60] [--rounds 3]
+(``PYTHONPATH=other/src python benchmarks/pipeline_overhead.py``). ``--threads 1`` runs torch and
+OpenCV on one thread: on a CPU shared with other jobs, their intra-op threads wait for each other
+and the figure measures the contention more than the work.
+Usage: python benchmarks/pipeline_overhead.py [--frames 60] [--rounds 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import platform
 import time
 
+import cv2
 import numpy as np
 import torch
 
@@ -55,11 +58,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch and OpenCV threads (default: every CPU)")
     arguments = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(arguments.threads)
+    cv2.setNumThreads(arguments.threads)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__} with {torch.get_num_threads()} threads; "
+        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, {arguments.threads} torch and OpenCV threads; "
         f"{arguments.frames} frames in memory, "
         f"stand-in generator, best of {arguments.rounds} rounds\n"
     )
