@@ -23,7 +23,6 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from sttn_lightning.media.size import Size
@@ -50,24 +49,18 @@ def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
 
 
 def _linear_taps(source: int, target: int, span: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lower and upper source index and upper weight of outputs ``span`` of a ``source`` to ``target`` bilinear resize.
-
-    Output ``i`` samples ``(i + 0.5) * source / target - 0.5`` clamped at 0, as F.interpolate (align_corners=False) and INTER_LINEAR.
-    """
+    """Source indices and upper weights of outputs ``span``: at (i + 0.5) * source / target - 0.5, clamped, as F.interpolate's."""
     outputs = torch.arange(span.start, span.stop, dtype=torch.float32, device=device)
     position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
     lower = position.floor().clamp(max=source - 1)
-    upper = (lower + 1).clamp(max=source - 1)
-    return lower.long(), upper.long(), (position - lower).clamp(0, 1)
+    return lower.long(), (lower + 1).clamp(max=source - 1).long(), (position - lower).clamp(0, 1)
 
 
 def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
-    """The (rows, columns) ``region`` of the model's (h, w, C) output as pixel values of a crop of ``size``, on its device.
+    """The (rows, columns) ``region`` of the model's (h, w, C) output as pixel values of a crop of ``size``; a new tensor.
 
-    ``to_pixel_values`` of the output resized bilinearly to the crop, half-pixel centres and no
-    antialiasing (OpenCV's INTER_LINEAR, which the native protocol used on the host). Only the
-    region's output pixels are computed, from the source pixels under them, so the cost follows
-    the holes and not the crop. Channels last, as the frames it goes into; always a new tensor.
+    Bilinear without antialiasing (OpenCV's INTER_LINEAR), computed only at the region's pixels
+    from the source pixels under them, so the cost follows the holes and not the crop.
     """
     rows, columns = region
     height, width = prediction.shape[:2]
@@ -95,9 +88,8 @@ def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
 def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
     """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
 
-    ``resize_crop``'s filter weighs rows and columns separately, so only the rows holding holes
-    are resized along the width before the whole height is (the same pixels, at the holes' cost),
-    except when one axis shrinks and the other grows (OpenCV's area filter is not separable then).
+    The filter is separable, so only the rows holding holes are resized along the width (not so
+    for OpenCV's area filter when one axis shrinks and the other grows: the whole mask then).
     """
     rows = np.flatnonzero(mask.any(axis=1))
     (height, width), (new_width, new_height) = mask.shape, size
@@ -142,8 +134,7 @@ def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
 def composite(prediction: Array, frame: Array, holes: Array) -> Array:
     """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
 
-    Arrays are channels last, frame and prediction of one shape and dtype, holes (..., 1): each
-    pixel is copied as one element under its mask value rather than channel by channel.
+    Arrays: channels last, one shape and dtype, holes (..., 1); a pixel is copied as one element.
     """
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)

@@ -36,19 +36,11 @@ class Holes:
         return [resize_masks(mask[None], self.frame_size)[0] for mask in self.masks.read(indices)]
 
     def read_in(self, indices: Sequence[int], boxes: Sequence[Box]) -> list[np.ndarray]:
-        """The dilated holes of the given frames inside their boxes from ``boxes``.
-
-        Dilating a box's contents alone gives the whole frame's dilation there: the box holds every
-        hole pixel within the dilation's reach of it.
-        """
+        """The dilated holes of the given frames inside their ``boxes`` (which hold every hole pixel within reach)."""
         return [dilate_holes(hole[box.slices], self.dilation) for hole, box in zip(self._undilated(indices), boxes)]
 
     def boxes(self, num_frames: int) -> list[Box | None]:
-        """Every frame's dilated-hole box, found before the run so that crops and windows to skip are known up front.
-
-        ``dilation`` crosses grow the holes' box by as many pixels on each side (within the frame),
-        so no frame is dilated here.
-        """
+        """Every frame's dilated-hole box, known before the run: the holes' box grown a pixel per side per cross dilation."""
         frame = Box(0, 0, *self.frame_size)
         return [
             box and box.grown(self.dilation, frame)

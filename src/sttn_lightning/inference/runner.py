@@ -86,7 +86,7 @@ class WindowRunner:
             if box is None:
                 continue
             pixels = prediction_pixels(prediction, (crop.width, crop.height), box.relative(crop).slices)
-            self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # each window's result truncated, as the release
+            self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # truncated per window, as the release
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
