@@ -1,10 +1,15 @@
 """Host-side cost per frame of the inpainting pipeline, with the generator's time and video I/O taken out.
 
 A stand-in generator of negligible cost (zeros of the right shapes) replaces the model and the
-clip is held in memory (``inpaint_frames``), so what is timed is everything around the model:
-resizes, crops, dilation, feature caching, blending and the paste-back. Run it on two checkouts
-to compare them (``PYTHONPATH=other/src python benchmarks/pipeline_overhead.py``).
-Usage: python benchmarks/pipeline_overhead.py [--frames 60] [--rounds 3]
+clip is held in memory, so what is timed is everything around the model: resizes, crops,
+dilation, feature caching, blending and the paste-back. Two ways out: ``inpaint_frames``, which
+returns the whole clip as one new array (its memory is touched for the first time, a cost that
+grows with the resolution), and streamed (``run_pipeline`` handing each frame on and dropping
+it, as ``inpaint_video`` hands it to the writer). Run it on two checkouts to compare them
+(``PYTHONPATH=other/src python benchmarks/pipeline_overhead.py``). ``--threads 1`` runs torch and
+OpenCV on one thread: on a CPU shared with other jobs, their intra-op threads wait for each other
+and the figure measures the contention more than the work.
+Usage: python benchmarks/pipeline_overhead.py [--frames 60] [--rounds 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import os
 import platform
 import time
 
+import cv2
 import numpy as np
 import torch
 
-from sttn_lightning.inference import inpaint_frames
+from sttn_lightning.inference import InpaintOptions, inpaint_frames, run_pipeline
+from sttn_lightning.media import ArrayFrames, ArrayMasks
 from sttn_lightning.models import InpaintGenerator
 
 # (label, protocol, frame width, height): the release protocol at its working size, native at 1080p
@@ -51,23 +58,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch and OpenCV threads (default: every CPU)")
     arguments = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(arguments.threads)
+    cv2.setNumThreads(arguments.threads)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; {arguments.frames} frames in memory, "
+        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, {arguments.threads} torch and OpenCV threads; "
+        f"{arguments.frames} frames in memory, "
         f"stand-in generator, best of {arguments.rounds} rounds\n"
     )
-    print("| case | host ms/frame |\n|---|---|")
+    print("| case | in memory (inpaint_frames) ms/frame | streamed ms/frame |\n|---|---|---|")
     generator = StandInGenerator().eval()
     for label, protocol, width, height in CASES:
         video, masks = clip(width, height, arguments.frames)
-        times = []
-        for _ in range(arguments.rounds):
-            started = time.perf_counter()
-            inpaint_frames(video, masks, generator, protocol=protocol, device="cpu", precision="fp32")
-            times.append(time.perf_counter() - started)
-        print(f"| {label} | {1000 * min(times) / arguments.frames:.2f} |", flush=True)
+        options = InpaintOptions(protocol=protocol, device="cpu", precision="fp32", progress=False)
+        ways = (
+            lambda: inpaint_frames(video, masks, generator, protocol=protocol, device="cpu", precision="fp32"),
+            lambda: run_pipeline(ArrayFrames(video), ArrayMasks(masks), generator, torch.device("cpu"), options, lambda finished: None),
+        )
+        cells = []
+        for way in ways:
+            times = []
+            for _ in range(arguments.rounds):
+                started = time.perf_counter()
+                way()
+                times.append(time.perf_counter() - started)
+            cells.append(f"{1000 * min(times) / arguments.frames:.2f}")
+        print(f"| {label} | {' | '.join(cells)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from sttn_lightning.media import Size
@@ -12,13 +13,13 @@ from sttn_lightning.protocol import (
     composite,
     dilate_holes,
     hole_preserving_resize,
+    prediction_pixels,
     resize_crop,
     resize_frame,
     resize_masks,
-    resize_prediction,
     to_model_input,
     to_pixel_values,
-    to_uint8,
+    truncate_pixels,
     working_holes,
 )
 
@@ -40,20 +41,53 @@ def test_resize_crop_shrinks_by_area_and_enlarges_bilinearly():
     assert resize_crop(rows, Size(6, 3)) is rows
 
 
-def test_resize_prediction_is_bilinear_both_ways():
-    row = torch.tensor([0, 0, 9, 0, 0, 9], dtype=torch.float32).view(1, 1, 6).expand(3, 1, 6)
-    torch.testing.assert_close(resize_prediction(row, Size(2, 1)), torch.zeros(3, 1, 2))  # samples x = 1 and 4
-    wider = resize_prediction(torch.tensor([0.0, 8.0]).view(1, 1, 2).expand(3, 1, 2), Size(4, 1))
-    torch.testing.assert_close(wider[0], torch.tensor([[0.0, 2.0, 6.0, 8.0]]))
-    assert resize_prediction(torch.full((3, 10, 20), 7.0), Size(40, 20)).shape == (3, 20, 40)
+def whole(size: Size) -> tuple[slice, slice]:
+    return slice(0, size.height), slice(0, size.width)
+
+
+def test_prediction_pixels_are_bilinear_both_ways():
+    row = torch.tensor([-1, -1, 1, -1, -1, 1], dtype=torch.float32).view(1, 6, 1).expand(1, 6, 3)
+    torch.testing.assert_close(prediction_pixels(row, Size(2, 1), whole(Size(2, 1))), torch.zeros(1, 2, 3))  # samples x = 1 and 4
+    wider = prediction_pixels(torch.tensor([-1.0, 1.0]).view(1, 2, 1).expand(1, 2, 3), Size(4, 1), whole(Size(4, 1)))
+    torch.testing.assert_close(wider[..., 0], torch.tensor([[0.0, 63.75, 191.25, 255.0]]))
+    assert prediction_pixels(torch.zeros(10, 20, 3), Size(40, 20), whole(Size(40, 20))).shape == (20, 40, 3)
+
+
+def test_prediction_pixels_of_a_region_are_only_its_pixels():
+    column = torch.tensor([-1.0, 1.0]).view(2, 1, 1).expand(2, 3, 3)  # rows 0 and 255, enlarged to 4 rows
+    region = prediction_pixels(column, Size(3, 4), (slice(1, 3), slice(2, 3)))
+    torch.testing.assert_close(region, torch.tensor([63.75, 191.25]).view(2, 1, 1).expand(2, 1, 3))
+    same_size = torch.linspace(-1, 1, 24).view(2, 4, 3)
+    unchanged = prediction_pixels(same_size, Size(4, 2), (slice(0, 1), slice(1, 3)))
+    assert torch.equal(unchanged, to_pixel_values(same_size[:1, 1:3]))
+    unchanged += 1
+    assert torch.equal(same_size, torch.linspace(-1, 1, 24).view(2, 4, 3)), "a new tensor, not a view of the output"
+
+
+@pytest.mark.parametrize(
+    "source, size, rows, columns",
+    [
+        ((24, 32), Size(61, 37), slice(0, 37), slice(0, 61)),  # enlarging, the whole image
+        ((24, 32), Size(61, 37), slice(5, 20), slice(40, 61)),  # a region touching the right edge
+        ((240, 432), Size(1920, 1067), slice(346, 714), slice(476, 1444)),  # the 1080p hole box of the benchmark
+        ((240, 432), Size(500, 250), slice(0, 1), slice(499, 500)),  # one pixel in a corner
+        ((30, 40), Size(13, 9), slice(2, 7), slice(3, 11)),  # shrinking
+    ],
+)
+def test_prediction_pixels_of_a_region_equal_resizing_the_whole_then_slicing(source, size, rows, columns):
+    prediction = torch.from_numpy(np.random.default_rng(5).uniform(-1, 1, (3, *source)).astype(np.float32))
+    pixels = to_pixel_values(prediction)
+    whole_crop = F.interpolate(pixels[None], size=(size.height, size.width), mode="bilinear", align_corners=False)[0]
+    region = prediction_pixels(prediction.permute(1, 2, 0), size, (rows, columns))  # channels last, a view as the runner's
+    # float32 source positions (as F.interpolate's) near 432 carry ~3e-5 of rounding: 0.01 of a grey level
+    torch.testing.assert_close(region, whole_crop[:, rows, columns].permute(1, 2, 0), rtol=0, atol=1e-2)
 
 
 @pytest.mark.parametrize("size", [Size(61, 37), Size(13, 9)])
-def test_resize_prediction_matches_opencvs_linear_resize(size):
-    prediction = np.random.default_rng(4).uniform(0, 255, (24, 32, 3)).astype(np.float32)
-    expected = cv2.resize(prediction, size, interpolation=cv2.INTER_LINEAR)
-    resized = resize_prediction(torch.from_numpy(prediction).permute(2, 0, 1), size).permute(1, 2, 0).numpy()
-    np.testing.assert_allclose(resized, expected, atol=1e-3)
+def test_prediction_pixels_match_opencvs_linear_resize(size):
+    prediction = np.random.default_rng(4).uniform(-1, 1, (24, 32, 3)).astype(np.float32)
+    expected = cv2.resize(to_pixel_values(prediction), size, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(prediction_pixels(torch.from_numpy(prediction), size, whole(size)).numpy(), expected, atol=1e-3)
 
 
 def test_resize_masks_is_pil_nearest_not_opencv_nearest():
@@ -81,6 +115,31 @@ def test_hole_preserving_resize_grows_a_hole_when_enlarging():
     expected = np.zeros((4, 4), np.uint8)
     expected[:3, :3] = 1  # every working pixel with some bilinear weight on the hole
     np.testing.assert_array_equal(hole_preserving_resize(mask, Size(4, 4)), expected)
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((1067, 1920), Size(432, 240)),  # a 1080p crop: area shrink, non-integer scales
+        ((480, 864), Size(432, 240)),  # integer scales: OpenCV's fast area path
+        ((240, 700), Size(432, 240)),  # one axis kept
+        ((100, 150), Size(432, 240)),  # enlarging: bilinear
+        ((300, 300), Size(432, 240)),  # one axis shrinks, the other grows: not separable, the whole-mask path
+    ],
+)
+def test_hole_preserving_resize_equals_resizing_the_whole_mask(shape, size):
+    rng = np.random.default_rng(7)
+    masks = [np.zeros(shape, np.uint8) for _ in range(4)]
+    masks[0][shape[0] // 3 : shape[0] // 2, 10:40] = 1  # a block
+    masks[1][rng.random(shape) < 0.0005] = 1  # scattered single pixels
+    masks[2][-1, :] = masks[2][:, 0] = 1  # a thin line on two edges
+    for mask in masks:  # the last is empty
+        whole = (cv2.resize(mask.astype(np.float32), size, interpolation=resize_interpolation(shape, size)) > 0).astype(np.uint8)
+        np.testing.assert_array_equal(hole_preserving_resize(mask, size), whole)
+
+
+def resize_interpolation(shape: tuple[int, int], size: Size) -> int:
+    return cv2.INTER_AREA if size.width < shape[1] or size.height < shape[0] else cv2.INTER_LINEAR
 
 
 def test_dilation_with_cross_matches_hand_computed():
@@ -134,13 +193,11 @@ def test_to_pixel_values_maps_minus_one_one_to_0_255():
     assert to_pixel_values(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0.0, 127.5, 255.0]
 
 
-def test_to_uint8_clips_and_truncates_like_the_release():
-    values = [27.5, 27.99, 255.9, -1.0, 254.9, -3.0, 300.0]
-    expected = [27, 27, 255, 0, 254, 0, 255]
-    as_array = to_uint8(np.array(values))
-    assert as_array.dtype == np.uint8 and as_array.tolist() == expected
-    as_tensor = to_uint8(torch.tensor(values))
-    assert as_tensor.dtype == torch.uint8 and as_tensor.tolist() == expected
+def test_truncate_pixels_clips_and_truncates_like_the_releases_uint8_conversion():
+    values = torch.tensor([27.5, 27.99, 255.9, -1.0, 254.9, -3.0, 300.0, -0.5])
+    expected = [27, 27, 255, 0, 254, 0, 255, 0]
+    assert np.clip(values.numpy(), 0, 255).astype(np.uint8).tolist() == expected  # the release's conversion
+    assert truncate_pixels(values) is values and values.dtype == torch.float32 and values.tolist() == expected  # in place
 
 
 def test_composite_takes_holes_from_prediction():
@@ -156,3 +213,4 @@ def test_composite_takes_holes_from_prediction():
     result = composite(predicted, frame, hole)
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
+    assert frame[0, 1].tolist() == [3, 4, 5], "the frame is left as it was"

@@ -5,14 +5,14 @@ same thing wherever it meets the model:
 
 - frames: ``resize_frame`` is the release's (PIL bicubic) for whole frames; the native protocol's
   crops go down with an area filter and up bilinearly (``resize_crop``), and predictions return
-  to the crop bilinearly (``resize_prediction``);
+  to the crop bilinearly, as pixel values of their hole box (``prediction_pixels``);
 - masks: ``resize_masks`` is the release's nearest neighbour; ``hole_preserving_resize`` is the
   native protocol's (a working pixel is hole if any source pixel under it was, so thin holes
   cannot vanish in a downscale and leak what they cover); ``dilate_holes`` is the release's
   3x3-cross dilation;
 - values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
-  output back to [0, 255]; ``to_uint8`` truncates as the release does; ``composite`` keeps known
-  pixels and takes hole pixels from the prediction.
+  output back to [0, 255]; ``truncate_pixels`` clips and truncates as the release's uint8
+  conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from sttn_lightning.media.size import Size
@@ -49,15 +48,31 @@ def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
     return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def resize_prediction(prediction: torch.Tensor, size: Size | Sequence[int]) -> torch.Tensor:
-    """A (3, h, w) float prediction at the working size back to a crop's ``size``, bilinear, on its device.
+def _linear_taps(source: int, target: int, span: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices and upper weights of outputs ``span``: at (i + 0.5) * source / target - 0.5, clamped, as F.interpolate's."""
+    outputs = torch.arange(span.start, span.stop, dtype=torch.float32, device=device)
+    position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
+    lower = position.floor().clamp(max=source - 1)
+    return lower.long(), (lower + 1).clamp(max=source - 1).long(), (position - lower).clamp(0, 1)
 
-    Half-pixel centres and no antialiasing: OpenCV's INTER_LINEAR, which the native protocol used
-    on the host before the predictions stayed on the device.
+
+def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
+    """The (rows, columns) ``region`` of the model's (h, w, C) output as pixel values of a crop of ``size``; a new tensor.
+
+    Bilinear without antialiasing (OpenCV's INTER_LINEAR), computed only at the region's pixels
+    from the source pixels under them, so the cost follows the holes and not the crop.
     """
-    if tuple(prediction.shape[-1:-3:-1]) == tuple(size):
-        return prediction
-    return F.interpolate(prediction[None], size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
+    rows, columns = region
+    height, width = prediction.shape[:2]
+    if (width, height) == tuple(size):
+        return to_pixel_values(prediction[rows, columns])
+    row_low, row_high, row_weight = _linear_taps(height, size[1], rows, prediction.device)
+    column_low, column_high, column_weight = _linear_taps(width, size[0], columns, prediction.device)
+    top, left = int(row_low[0]), int(column_low[0])  # the source pixels under the region
+    source = to_pixel_values(prediction[top : int(row_high[-1]) + 1, left : int(column_high[-1]) + 1])
+    across = source.index_select(1, column_low - left).lerp_(source.index_select(1, column_high - left), column_weight[:, None])
+    low = across.index_select(0, row_low - top)
+    return low.lerp_(across.index_select(0, row_high - top), row_weight[:, None, None])
 
 
 def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
@@ -71,8 +86,19 @@ def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
 
 
 def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
-    """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was."""
-    return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
+    """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
+
+    The filter is separable, so only the rows holding holes are resized along the width (not so
+    for OpenCV's area filter when one axis shrinks and the other grows: the whole mask then).
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    (height, width), (new_width, new_height) = mask.shape, size
+    if rows.size == 0 or (new_width - width) * (new_height - height) < 0:
+        return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
+    top, bottom = rows[0], rows[-1] + 1
+    across = np.zeros((height, new_width), np.float32)
+    across[top:bottom] = resize_crop(mask[top:bottom].astype(np.float32), (new_width, bottom - top))
+    return (resize_crop(across, size) > 0).astype(np.uint8)
 
 
 def dilate_holes(masks: np.ndarray, iterations: int = RELEASE_DILATION) -> np.ndarray:
@@ -91,8 +117,8 @@ def working_holes(masks: np.ndarray, size: Size | Sequence[int], dilation: int =
 
 def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 RGB (..., H, W, 3) to the model's float (..., 3, H, W) in [-1, 1]."""
-    tensor = torch.as_tensor(frames)
-    return tensor.movedim(-1, -3).float() / 255 * 2 - 1
+    values = torch.as_tensor(frames).movedim(-1, -3).float()  # one new tensor, then scaled in place
+    return values.div_(255).mul_(2).sub_(1)
 
 
 def to_pixel_values(output: Array) -> Array:
@@ -100,15 +126,19 @@ def to_pixel_values(output: Array) -> Array:
     return (output + 1) / 2 * 255
 
 
-def to_uint8(values: Array) -> Array:
-    """Pixel values to uint8 by clipping and truncation, the release's conversion."""
-    if isinstance(values, torch.Tensor):
-        return values.clamp(0, 255).to(torch.uint8)
-    return np.clip(values, 0, 255).astype(np.uint8)
+def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
+    """Pixel values clipped to [0, 255] and truncated in place, the release's uint8 conversion kept in float for blending."""
+    return values.clamp_(0, 255).floor_()  # floor is truncation once non-negative, and vectorised where trunc is not
 
 
 def composite(prediction: Array, frame: Array, holes: Array) -> Array:
-    """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``."""
+    """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
+
+    Arrays: channels last, one shape and dtype, holes (..., 1); a pixel is copied as one element.
+    """
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)
-    return np.where(holes > 0, prediction, frame)
+    result = frame.copy()
+    pixel = f"V{frame.shape[-1] * frame.itemsize}"
+    np.copyto(result.view(pixel)[..., 0], np.ascontiguousarray(prediction).view(pixel)[..., 0], where=holes[..., 0] > 0)
+    return result

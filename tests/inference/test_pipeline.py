@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sttn_lightning.inference import inpaint_frames, inpaint_video
+from sttn_lightning.inference import inpaint_frames, inpaint_video, runner
 from tests.inference.conftest import (
     TINY_SIZE,
     box_mask,
@@ -145,3 +145,24 @@ def test_compile_runs_the_generator_through_torch_compile(tiny_generator, monkey
     assert compiled == []
     assert np.array_equal(inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE, compile=True), eager)
     assert compiled == ["encode", "decode_features"]
+
+
+def test_on_a_cpu_the_generator_runs_on_every_thread_and_the_pipelines_own_ops_on_one(tiny_generator, monkeypatch):
+    seen = []
+    encode, decode = tiny_generator.encode, tiny_generator.decode_features
+    monkeypatch.setattr(tiny_generator, "encode", lambda batch: seen.append(("encode", torch.get_num_threads())) or encode(batch))
+    monkeypatch.setattr(
+        tiny_generator, "decode_features", lambda *args: seen.append(("decode", torch.get_num_threads())) or decode(*args)
+    )
+    blend = runner.blend
+    monkeypatch.setattr(runner, "blend", lambda *args: seen.append(("blend", torch.get_num_threads())) or blend(*args))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        frames = make_frames(6, 40, 24)
+        inpaint_frames(frames, np.repeat(box_mask(40, 24, 10, 5, 20, 15)[None], 6, axis=0), tiny_generator, size=TINY_SIZE)
+        assert torch.get_num_threads() == 2, "restored after the run"
+    finally:
+        torch.set_num_threads(threads)
+    assert {name for name, _ in seen} == {"encode", "decode", "blend"}
+    assert all(count == (1 if name == "blend" else 2) for name, count in seen)

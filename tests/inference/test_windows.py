@@ -60,3 +60,4 @@ def test_blend_is_the_release_running_average():
     second = blend(first, np.array([20], np.uint8))
     assert second.tolist() == [15.0]
     assert blend(second, np.array([40], np.uint8)).tolist() == [27.5]
+    assert second.tolist() == [27.5], "the running average is updated in place"

@@ -16,31 +16,36 @@ import numpy as np
 
 from sttn_lightning.inference.roi import Box, mask_bbox
 from sttn_lightning.media import FrameReader, MaskReader, Size
-from sttn_lightning.protocol import resize_frame, working_holes
+from sttn_lightning.protocol import dilate_holes, resize_frame, resize_masks
 
 READ_AHEAD = 32  # needed frames up to this far past the last read are decoded in one sequential run
 DECODE_CHUNK = 16  # the shortest sequential run: frames are decoded in order in batches, memory stays bounded
-HOLE_SCAN_CHUNK = 8  # masks dilated at once while locating the holes before the run
+HOLE_SCAN_CHUNK = 8  # masks read at once while locating the holes before the run
 
 
 class Holes:
-    """A video's dilated holes at the protocol's frame size, read on request."""
+    """A video's dilated holes at the protocol's frame size: boxes located before the run, pixels dilated inside them."""
 
     def __init__(self, masks: MaskReader, frame_size: Size, dilation: int) -> None:
         self.masks = masks
         self.frame_size = frame_size
         self.dilation = dilation
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
-        """uint8 {0, 1} (n, H, W) holes of the given frames."""
-        return working_holes(np.stack(self.masks.read(indices)), self.frame_size, self.dilation)
+    def _undilated(self, indices: Sequence[int]) -> list[np.ndarray]:
+        """uint8 {0, 1} (H, W) holes at the frame size (the reader's masks are {0, 1} already)."""
+        return [resize_masks(mask[None], self.frame_size)[0] for mask in self.masks.read(indices)]
+
+    def read_in(self, indices: Sequence[int], boxes: Sequence[Box]) -> list[np.ndarray]:
+        """The dilated holes of the given frames inside their ``boxes`` (which hold every hole pixel within reach)."""
+        return [dilate_holes(hole[box.slices], self.dilation) for hole, box in zip(self._undilated(indices), boxes)]
 
     def boxes(self, num_frames: int) -> list[Box | None]:
-        """Every frame's hole box, found before the run so that crops and windows to skip are known up front."""
+        """Every frame's dilated-hole box, known before the run: the holes' box grown a pixel per side per cross dilation."""
+        frame = Box(0, 0, *self.frame_size)
         return [
-            mask_bbox(hole)
+            box and box.grown(self.dilation, frame)
             for start in range(0, num_frames, HOLE_SCAN_CHUNK)
-            for hole in self.read(range(start, min(start + HOLE_SCAN_CHUNK, num_frames)))
+            for box in map(mask_bbox, self._undilated(range(start, min(start + HOLE_SCAN_CHUNK, num_frames))))
         ]
 
 
@@ -90,14 +95,12 @@ class FrameCache:
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
         with_holes = [index for index in indices if self._boxes[index] is not None]
-        holes = dict(zip(with_holes, self._holes.read(with_holes))) if with_holes else {}  # one mask read and dilation
+        holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes])))
         prepared = {}
         for index, frame in zip(indices, self._source.read(indices)):
             if self._resize_to is not None:
                 frame = resize_frame(frame, self._resize_to)
-            box = self._boxes[index]
-            hole_mask = None if box is None else holes[index][box.slices].copy()
-            prepared[index] = Prepared(frame, box, hole_mask)
+            prepared[index] = Prepared(frame, self._boxes[index], holes.get(index))
         return prepared
 
     def _decode(self, indices: list[int]) -> None:

@@ -70,9 +70,10 @@ def inpaint_frames(
     device = opts.resolve_device()
     model = load_model(generator, device, opts)
     check_working_size(opts.size, model)
-    written: list[np.ndarray] = []
-    run_pipeline(source, hole_masks, model, device, opts, lambda finished: written.append(finished.output))
-    return np.stack(written)
+    width, height = opts.output_size(source.size)
+    written = np.empty((source.num_frames, height, width, 3), np.uint8)  # filled in place: no list to stack at the end
+    run_pipeline(source, hole_masks, model, device, opts, lambda finished: written.__setitem__(finished.index, finished.output))
+    return written
 
 
 def inpaint_video(

@@ -47,6 +47,10 @@ class Box:
         box = Box(max(self.left, other.left), max(self.top, other.top), min(self.right, other.right), min(self.bottom, other.bottom))
         return box if box.width > 0 and box.height > 0 else None
 
+    def grown(self, margin: int, limit: Box) -> Box:
+        """The box with ``margin`` more pixels on each side, clipped to ``limit`` (which it must overlap)."""
+        return Box(self.left - margin, self.top - margin, self.right + margin, self.bottom + margin).intersection(limit)
+
     def relative(self, outer: Box) -> Box:
         """This box in the coordinates of ``outer``'s top-left corner."""
         return Box(self.left - outer.left, self.top - outer.top, self.right - outer.left, self.bottom - outer.top)

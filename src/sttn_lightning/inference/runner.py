@@ -8,7 +8,8 @@ and, without a reference cap, the cached references (see docs/inference.md, memo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
 from sttn_lightning.media import FrameReader, MaskReader
 from sttn_lightning.models.exported import InferenceModel
-from sttn_lightning.protocol import composite, hole_preserving_resize, resize_crop, resize_prediction, to_model_input, to_pixel_values, to_uint8
+from sttn_lightning.protocol import composite, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
 
 
 @dataclass
@@ -38,6 +39,17 @@ class FinishedFrame:
         return self.source.full_mask()
 
 
+@contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class WindowRunner:
     """The generator calls of one run: encoding with feature reuse, windows, blending, the paste-back.
 
@@ -52,12 +64,19 @@ class WindowRunner:
         self.encode = torch.compile(generator.encode) if options.compile else generator.encode
         self.decode = torch.compile(generator.decode_features) if options.compile else generator.decode_features
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.blended: dict[int, torch.Tensor] = {}  # (3, h, w) float32 over each frame's hole box
+        self.blended: dict[int, torch.Tensor] = {}  # (h, w, 3) float32 over each frame's hole box
         self.windows_run = 0
+        self.model_threads = torch.get_num_threads()
+        # on a CPU the runner's own short tensor ops take one thread: when other jobs share the CPU,
+        # intra-op threads of such ops spend far longer waiting for each other than working
+        self.own_threads = 1 if device.type == "cpu" else self.model_threads
 
-    def _autocast(self) -> torch.autocast:
+    @contextmanager
+    def _model_call(self) -> Iterator[None]:
+        """The generator's calls: under autocast, with every intra-op thread."""
         dtype = self.options.autocast_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        with intra_op_threads(self.model_threads), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            yield
 
     def _encode(self, segment: int, crop: Box, indices: Sequence[int], frames: FrameCache) -> None:
         todo = [index for index in indices if (segment, index) not in self.features]
@@ -68,7 +87,7 @@ class WindowRunner:
         masks = np.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo])
         image_batch = to_model_input(images).to(self.device)
         mask_batch = torch.from_numpy(masks).float()[:, None].to(self.device)
-        with self._autocast():
+        with self._model_call():
             encoded = self.encode(image_batch * (1 - mask_batch))
         for index, feature, mask in zip(todo, encoded, mask_batch):
             self.features[(segment, index)] = (feature, mask)
@@ -76,19 +95,18 @@ class WindowRunner:
     def run_window(self, step: WindowStep, frames: FrameCache) -> None:
         """Predict the window's neighbours and blend the results inside each frame's hole box, on the device."""
         window, crop = step.window, step.crop
-        self._encode(step.segment, crop, window.frames, frames)
-        features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
-        masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
-        with self._autocast():
-            predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
-        pixels = to_pixel_values(predicted.float())
-        for index, prediction in zip(window.neighbours, pixels):
-            box = frames[index].holes
-            if box is None:
-                continue
-            rows, columns = box.relative(crop).slices
-            in_box = resize_prediction(prediction, (crop.width, crop.height))[:, rows, columns]
-            self.blended[index] = blend(self.blended.get(index), to_uint8(in_box))
+        with intra_op_threads(self.own_threads):
+            self._encode(step.segment, crop, window.frames, frames)
+            features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
+            masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
+            with self._model_call():
+                predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
+            for index, prediction in zip(window.neighbours, predicted.float().permute(0, 2, 3, 1)):
+                box = frames[index].holes
+                if box is None:
+                    continue
+                pixels = prediction_pixels(prediction, (crop.width, crop.height), box.relative(crop).slices)
+                self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # truncated per window, as the release
         self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
@@ -96,7 +114,8 @@ class WindowRunner:
         output = prepared.frame.copy()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
-            predicted = to_uint8(self.blended.pop(index)).permute(1, 2, 0).cpu().numpy()
+            with intra_op_threads(self.own_threads):
+                predicted = truncate_pixels(self.blended.pop(index)).to(torch.uint8).cpu().numpy()
             region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
 

@@ -90,8 +90,12 @@ def last_neighbour_window(windows: list[Window], num_frames: int) -> list[int]:
 
 
 def blend(previous: Values | None, prediction: Values) -> Values:
-    """The release's running average of overlapping window results, float32 (numpy or torch, on any device)."""
-    values = prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
+    """The release's running average of window results in float32, updating ``previous`` (numpy or torch, any device).
+
+    (previous + new) / 2 of whole-number results is exact, so it equals the release's 0.5 * previous + 0.5 * new.
+    """
     if previous is None:
-        return values
-    return previous * 0.5 + values * 0.5
+        return prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
+    previous += prediction
+    previous *= 0.5
+    return previous
