@@ -50,9 +50,7 @@ def _sampling_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Bilinear backward warp: ``out(p) = image(p + flow(p))``, zero outside the frame."""
     map_x, map_y = _sampling_grid(flow)
-    return cv2.remap(
-        image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def non_occluded_mask(forward_flow: np.ndarray, backward_flow: np.ndarray) -> np.ndarray:
@@ -68,9 +66,7 @@ def non_occluded_mask(forward_flow: np.ndarray, backward_flow: np.ndarray) -> np
 
 def _check_video(frames: np.ndarray, name: str) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(
-            f"expected {name} as (T, H, W, 3) uint8 frames, found {frames.shape} of {frames.dtype}"
-        )
+        raise ValueError(f"expected {name} as (T, H, W, 3) uint8 frames, found {frames.shape} of {frames.dtype}")
 
 
 class WarpErrorMean:
@@ -93,20 +89,13 @@ class WarpErrorMean:
 
     def value(self) -> float:
         if not self.errors:
-            warnings.warn(
-                "E_warp: no pair of consecutive frames has a non-occluded pixel; returning NaN",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            message = "E_warp: no pair of consecutive frames has a non-occluded pixel; returning NaN"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
             return math.nan
         return float(np.mean(self.errors))
 
 
-def ewarp(
-    frames: np.ndarray,
-    reference_frames: np.ndarray | None = None,
-    flow_fn: FlowFn = dis_flow,
-) -> float:
+def ewarp(frames: np.ndarray, reference_frames: np.ndarray | None = None, flow_fn: FlowFn = dis_flow) -> float:
     """E_warp (raw MSE, RGB in [0, 1]) of one video of (T, H, W, 3) uint8 frames.
 
     Flow is computed on ``reference_frames`` (the ground truth) when given, else on ``frames``.
@@ -117,9 +106,7 @@ def ewarp(
     reference = frames if reference_frames is None else reference_frames
     _check_video(reference, "reference_frames")
     if reference.shape != frames.shape:
-        raise ValueError(
-            f"reference_frames of shape {reference.shape} do not match frames of shape {frames.shape}"
-        )
+        raise ValueError(f"reference_frames of shape {reference.shape} do not match frames of shape {frames.shape}")
     mean = WarpErrorMean()
     for t in range(1, frames.shape[0]):
         mean.add(frames[t - 1], frames[t], flow_fn(reference[t - 1], reference[t]), flow_fn(reference[t], reference[t - 1]))

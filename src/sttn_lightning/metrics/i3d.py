@@ -75,9 +75,7 @@ class Unit3D(nn.Module):
         super().__init__()
         self.kernel, self.stride, self.activation = kernel, stride, activation
         self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride, padding=0, bias=bias)
-        self.bn = (
-            nn.BatchNorm3d(out_channels, eps=0.001, momentum=0.01) if batch_norm else nn.Identity()
-        )
+        self.bn = nn.BatchNorm3d(out_channels, eps=0.001, momentum=0.01) if batch_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn(self.conv3d(_pad_same(x, self.kernel, self.stride)))
@@ -100,10 +98,7 @@ class InceptionModule(nn.Module):
         self.out_channels = b0 + b1b + b2b + b3b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat(
-            [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))],
-            dim=1,
-        )
+        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], dim=1)
 
 
 _MIXED_WIDTHS = {
@@ -162,9 +157,7 @@ class InceptionI3d(nn.Module):
                 mixed = InceptionModule(channels, _MIXED_WIDTHS[name])
                 self.add_module(name, mixed)
                 channels = mixed.out_channels
-        self.logits = Unit3D(
-            channels, num_classes, batch_norm=False, activation=False, bias=True
-        )
+        self.logits = Unit3D(channels, num_classes, batch_norm=False, activation=False, bias=True)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """(b, 3, T, H, W) video -> (b, 1024) Mixed_5c output averaged over T, H, W."""
@@ -189,9 +182,7 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
     except Exception as error:
         raise InputError(f"I3D weights file {path} is not a readable torch file: {error}") from error
     if not isinstance(state_dict, dict):
-        raise InputError(
-            f"I3D weights file {path}: expected a state dict, found a {type(state_dict).__name__}"
-        )
+        raise InputError(f"I3D weights file {path}: expected a state dict, found a {type(state_dict).__name__}")
     model = InceptionI3d()
     try:
         model.load_state_dict(state_dict, strict=True)
@@ -206,9 +197,7 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> InceptionI
 def uint8_video_to_i3d_input(frames: np.ndarray) -> torch.Tensor:
     """(T, H, W, 3) uint8 RGB frames -> (1, 3, T, H, W) float in [0, 1] (the papers' ToTensor)."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(
-            f"expected (T, H, W, 3) uint8 frames, found {frames.shape} of {frames.dtype}"
-        )
+        raise ValueError(f"expected (T, H, W, 3) uint8 frames, found {frames.shape} of {frames.dtype}")
     return torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0).float() / 255.0
 
 

@@ -61,9 +61,7 @@ def to_hole_masks(masks: torch.Tensor) -> np.ndarray:
 
 def _check_frame_pair(pred: np.ndarray, target: np.ndarray, hole: np.ndarray | None) -> None:
     if pred.shape != target.shape or pred.ndim != 3 or pred.shape[-1] != 3:
-        raise ValueError(
-            f"expected two (H, W, 3) frames of equal shape, found {pred.shape} and {target.shape}"
-        )
+        raise ValueError(f"expected two (H, W, 3) frames of equal shape, found {pred.shape} and {target.shape}")
     if hole is not None:
         if hole.shape != pred.shape[:2]:
             raise ValueError(f"expected a hole map of shape {pred.shape[:2]}, found {hole.shape}")
@@ -95,12 +93,7 @@ def ssim_window(height: int, width: int, win_size: int = SSIM_WIN_SIZE) -> int:
     return window
 
 
-def ssim(
-    pred: np.ndarray,
-    target: np.ndarray,
-    hole: np.ndarray | None = None,
-    win_size: int = SSIM_WIN_SIZE,
-) -> float:
+def ssim(pred: np.ndarray, target: np.ndarray, hole: np.ndarray | None = None, win_size: int = SSIM_WIN_SIZE) -> float:
     """SSIM of one (H, W, 3) 0-255 frame: the papers' frame mean, or the SSIM map's mean over holes."""
     _check_frame_pair(pred, target, hole)
     window = ssim_window(pred.shape[0], pred.shape[1], win_size)

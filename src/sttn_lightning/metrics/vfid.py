@@ -29,9 +29,7 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if features.ndim != 2:
         raise ValueError(f"expected (N, D) features, found shape {features.shape}")
     if features.shape[0] < 2:
-        raise ValueError(
-            f"a covariance needs at least 2 videos, found {features.shape[0]}: VFID is undefined"
-        )
+        raise ValueError(f"a covariance needs at least 2 videos, found {features.shape[0]}: VFID is undefined")
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
