@@ -96,19 +96,23 @@ def memory_table(args: argparse.Namespace) -> None:
     print(f"| precision | oracle, {memory} | ours, {memory} | oracle, live tensors | ours, live tensors |")
     print("|---|---|---|---|---|")
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    spread = []
     for precision in PRECISIONS:
         peaks = {}
-        for network in ("oracle", "model"):
+        for network in ("oracle", "ours"):
             command = [sys.executable, __file__, "--measure", network, precision, "--device", args.device]
             command += ["--frames", str(frames), "--height", str(args.height), "--width", str(args.width)]
             command += ["--repeats", str(args.repeats)]
             child = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             peaks[network] = json.loads(child.stdout.splitlines()[-1])
-        oracle, ours = peaks["oracle"], peaks["model"]
+        oracle, ours = peaks["oracle"], peaks["ours"]
+        for name, peak in peaks.items():
+            spread.append(f"{name} {precision} {min(peak['process']):.0f}-{max(peak['process']):.0f}")
         print(
             f"| {precision} | {max(oracle['process']):.0f} | {max(ours['process']):.0f} "
             f"| {oracle['tensors']:.0f} | {ours['tensors']:.0f} |"
         )
+    print(f"\n{memory} over the {args.repeats} forwards: " + ", ".join(spread))
 
 
 def main() -> None:
