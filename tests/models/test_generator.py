@@ -1,10 +1,14 @@
 """InpaintGenerator: release layout, release numerics (against the naive oracle), any resolution."""
 
 import math
+import weakref
+from collections.abc import Iterable
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from sttn_lightning.models import InpaintGenerator
 from sttn_lightning.models.generator import DEFAULT_PATCH_GRIDS, allowed_keys, key_patch_is_hole, patch_attention
@@ -61,6 +65,37 @@ def random_clip(b: int, t: int, height: int, width: int) -> tuple[torch.Tensor, 
     return frames * (1 - masks), masks
 
 
+class LiveTensorPeak(TorchDispatchMode):
+    """Peak bytes of the tensor storages alive at once inside the block, ``ignore``'s left out.
+
+    What an allocator must hold for the tensors alone (no conv workspaces or oneDNN reorders), on
+    any device, so two implementations compare on a CPU as they would on a GPU.
+    """
+
+    def __init__(self, ignore: Iterable[torch.Tensor] = ()) -> None:
+        super().__init__()
+        self.seen = {tensor.untyped_storage().data_ptr() for tensor in ignore}
+        self.current = 0
+        self.peak = 0
+
+    def _freed(self, key: int, nbytes: int) -> None:
+        self.seen.discard(key)
+        self.current -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        for tensor in tree_leaves(result):
+            if isinstance(tensor, torch.Tensor):
+                storage = tensor.untyped_storage()
+                key, nbytes = storage.data_ptr(), storage.nbytes()
+                if nbytes and key not in self.seen:
+                    self.seen.add(key)
+                    self.current += nbytes
+                    weakref.finalize(storage, self._freed, key, nbytes)
+        self.peak = max(self.peak, self.current)
+        return result
+
+
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).norm() / expected.norm()).item()
 
@@ -110,6 +145,21 @@ def test_matches_release_oracle(height, width, patch_grids):
         actual = model(masked_frames, masks)
     assert actual.shape == (1, 2, 3, height, width)
     assert relative_error(actual, expected) < 1e-5
+
+
+def test_forward_holds_no_more_tensor_memory_than_the_release():
+    # Feature maps of 24x48, which every default grid divides (as the oracle needs); few frames, so
+    # the decoder's full-resolution maps outweigh the attention scores as they do at full size.
+    model = InpaintGenerator(**TINY).eval()
+    oracle = ReleaseOracleGenerator(base=8, hidden=16, num_blocks=2).eval()
+    oracle.load_state_dict(model.state_dict(), strict=True)
+    masked_frames, masks = random_clip(1, 2, 96, 192)
+    peaks = {}
+    for name, network in (("model", model), ("oracle", oracle)):
+        with torch.inference_mode(), LiveTensorPeak(ignore=(masked_frames, masks)) as tracker:
+            network(masked_frames, masks)
+        peaks[name] = tracker.peak
+    assert peaks["model"] <= peaks["oracle"]
 
 
 def test_forward_is_encode_then_decode_features():

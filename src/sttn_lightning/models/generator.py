@@ -119,13 +119,23 @@ class MultiScalePatchAttention(nn.Module):
     def forward(self, x: Tensor, clips: int, allowed: Sequence[Tensor | None]) -> Tensor:
         """``x``: (clips * t, C, h, w); ``allowed``: one key mask per head (or None)."""
         frames, channels, h, w = x.shape
-        t = frames // clips
+        # Heads joined by one concatenation, not written into a preallocated buffer: the same copies
+        # in eager mode, while exporters turn such slice writes into scatters over the whole buffer.
+        # The projections (three feature maps) die with _attend_heads and the per-head outputs with
+        # the cat, so neither is held while the output conv runs.
+        attended = torch.cat(self._attend_heads(x, clips, allowed), dim=-1).reshape(frames, h, w, channels)
+        return self.output_linear(attended.permute(0, 3, 1, 2))
+
+    def _attend_heads(self, x: Tensor, clips: int, allowed: Sequence[Tensor | None]) -> list[Tensor]:
+        """Per-head outputs (clips, t, h, w, head channels) from one fused query/key/value projection."""
+        frames, _, h, w = x.shape
         weight = torch.cat([self.query_embedding.weight, self.key_embedding.weight, self.value_embedding.weight])
         bias = torch.cat([self.query_embedding.bias, self.key_embedding.bias, self.value_embedding.bias])
         qkv = F.conv2d(x, weight, bias)
         # Channels-last view (frames, h, w, q/k/v, head, head channel); a free view when qkv is
         # channels-last, which the convs keep once the input is.
         heads = qkv.permute(0, 2, 3, 1).reshape(frames, h, w, 3, len(self.patch_grids), self.head_channels)
+        t = frames // clips
         outputs = []
         for index, ((rows, cols), head_allowed) in enumerate(zip(self.patch_grids, allowed)):
             patch_h, patch_w = -(-h // rows), -(-w // cols)
@@ -142,10 +152,7 @@ class MultiScalePatchAttention(nn.Module):
             out = out.view(clips, t, rows, cols, patch_h, patch_w, self.head_channels).permute(0, 1, 2, 4, 3, 5, 6)
             out = out.reshape(clips, t, rows * patch_h, cols * patch_w, self.head_channels)
             outputs.append(out[:, :, :h, :w])
-        # Heads joined by one concatenation, not written into a preallocated buffer: the same copies
-        # in eager mode, while exporters turn such slice writes into scatters over the whole buffer.
-        attended = torch.cat(outputs, dim=-1).reshape(frames, h, w, channels)
-        return self.output_linear(attended.permute(0, 3, 1, 2))
+        return outputs
 
 
 class FeedForward(nn.Module):
@@ -288,7 +295,9 @@ class InpaintGenerator(nn.Module):
         for block in self.transformer:
             x = block(x, b, allowed)
         x = x.unflatten(0, (b, t))[:, :num_outputs].flatten(0, 1)
-        frames = torch.tanh(self.decoder(x))[..., :height, :width]
+        for layer in self.decoder:  # not self.decoder(x): that would hold the transformer's output to the end
+            x = layer(x)
+        frames = torch.tanh(x)[..., :height, :width]
         return frames.reshape(b, num_outputs, 3, height, width)
 
     def forward(self, masked_frames: Tensor, masks: Tensor) -> Tensor:
