@@ -20,8 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sttn_lightning.errors import InputError
-from sttn_lightning.inference.errors import InpaintError
-from sttn_lightning.inference.options import InpaintOptions
+from sttn_lightning.inference.options import InpaintError, InpaintOptions
 from sttn_lightning.inference.pipeline import inpaint_video, load_model
 from sttn_lightning.media.collection import VIDEO_SUFFIXES
 from sttn_lightning.media.images import IMAGE_SUFFIXES, is_image_name
@@ -138,7 +137,7 @@ def inpaint_videos(
 ) -> BatchSummary:
     """Inpaint every job with one loaded model; bad input of one video is reported, the others still run."""
     opts = InpaintOptions(**options)
-    model = load_model(generator, opts.resolve_device(), opts)
+    model, _ = load_model(generator, opts)
     summary = BatchSummary()
     for job in tqdm(jobs, unit="video", desc="videos", disable=not opts.progress):
         try:

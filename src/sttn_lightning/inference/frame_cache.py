@@ -65,10 +65,6 @@ class Prepared:
             mask[overlap.relative(box).slices] = self.hole_mask[overlap.relative(self.holes).slices]
         return mask
 
-    def full_mask(self) -> np.ndarray:
-        """The {0, 1} hole mask of the whole frame."""
-        return self.mask_in(Box(0, 0, self.frame.shape[1], self.frame.shape[0]))
-
 
 class FrameCache:
     """Frames prepared for the run (resized for the release protocol, holes attached), by index.

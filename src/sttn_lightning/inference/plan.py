@@ -13,7 +13,9 @@ reused. Protocol ``release``: one crop, the whole (resized) frame, for the whole
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.roi import Box, context_crop, union
@@ -21,6 +23,7 @@ from sttn_lightning.inference.windows import Window, last_neighbour_window, plan
 from sttn_lightning.media import Size
 
 FeatureKey = tuple[int, int]  # (crop segment, frame index): encoder features are per frame and crop
+Key = TypeVar("Key")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,14 @@ class WindowStep:
     finishes: tuple[int, ...]  # frames final after the step, in order
     frames_released: tuple[int, ...]  # decoded frames no later step reads
     features_released: tuple[FeatureKey, ...]  # encoder features no later step reads
+
+
+def _by_position(last_use: dict[Key, int]) -> dict[int, list[Key]]:
+    """The keys grouped by the position of the step that last uses them."""
+    grouped: dict[int, list[Key]] = defaultdict(list)
+    for key, position in last_use.items():
+        grouped[position].append(key)
+    return grouped
 
 
 def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions) -> list[WindowStep]:
@@ -60,16 +71,10 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
             for index in window.frames:
                 frame_last[index] = position
                 feature_last[(segment, index)] = position
-    finishes: dict[int, list[int]] = {}
-    for index, position in enumerate(last_neighbour_window(windows, num_frames)):
-        finishes.setdefault(position, []).append(index)
+    finish_at = dict(enumerate(last_neighbour_window(windows, num_frames)))
+    for index, position in finish_at.items():
         frame_last[index] = max(frame_last.get(index, position), position)
-    frames_released: dict[int, list[int]] = {}
-    for index, position in frame_last.items():
-        frames_released.setdefault(position, []).append(index)
-    features_released: dict[int, list[FeatureKey]] = {}
-    for key, position in feature_last.items():
-        features_released.setdefault(position, []).append(key)
+    finishes, frames_released, features_released = (_by_position(last) for last in (finish_at, frame_last, feature_last))
 
     steps = []
     for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):

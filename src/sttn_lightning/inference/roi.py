@@ -70,12 +70,8 @@ def union(boxes: Iterable[Box | None]) -> Box | None:
     present = [box for box in boxes if box is not None]
     if not present:
         return None
-    return Box(
-        min(box.left for box in present),
-        min(box.top for box in present),
-        max(box.right for box in present),
-        max(box.bottom for box in present),
-    )
+    lefts, tops, rights, bottoms = zip(*((box.left, box.top, box.right, box.bottom) for box in present))
+    return Box(min(lefts), min(tops), max(rights), max(bottoms))
 
 
 def _place(start: float, length: int, hole_start: int, hole_end: int, limit: int) -> int:

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sttn_lightning.devices import PRECISIONS
 from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
-from sttn_lightning.media import FrameReader, MaskReader
+from sttn_lightning.media import FrameReader, MaskReader, Size
 from sttn_lightning.models.exported import InferenceModel
 from sttn_lightning.protocol import composite, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
 
@@ -36,7 +37,7 @@ class FinishedFrame:
     @property
     def holes(self) -> np.ndarray:
         """The dilated {0, 1} holes over the whole frame."""
-        return self.source.full_mask()
+        return self.source.mask_in(Box(0, 0, *Size.of(self.output)))
 
 
 @contextmanager
@@ -74,7 +75,7 @@ class WindowRunner:
     @contextmanager
     def _model_call(self) -> Iterator[None]:
         """The generator's calls: under autocast, with every intra-op thread."""
-        dtype = self.options.autocast_dtype
+        dtype = PRECISIONS[self.options.precision]  # the resolved precision; None: fp32, no autocast
         with intra_op_threads(self.model_threads), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             yield
 
@@ -119,10 +120,6 @@ class WindowRunner:
             region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
 
-    def release(self, keys: Sequence[FeatureKey]) -> None:
-        for key in keys:
-            self.features.pop(key, None)
-
 
 def run_pipeline(
     source: FrameReader,
@@ -151,5 +148,6 @@ def run_pipeline(
             for index in step.finishes:
                 emit(FinishedFrame(index, runner.finish(index, frames[index]), frames[index]))
             frames.release(step.frames_released)
-            runner.release(step.features_released)
+            for key in step.features_released:
+                runner.features.pop(key, None)
     return runner.windows_run

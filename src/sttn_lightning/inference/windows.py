@@ -33,11 +33,6 @@ class Window:
         return self.neighbours + self.references
 
 
-def window_centres(num_frames: int, neighbour_stride: int) -> list[int]:
-    """Centres 0, stride, 2 * stride, ... below ``num_frames``."""
-    return list(range(0, num_frames, neighbour_stride))
-
-
 def neighbour_indices(centre: int, num_frames: int, neighbour_stride: int) -> tuple[int, ...]:
     """Frames max(0, centre - stride) .. min(num_frames - 1, centre + stride)."""
     return tuple(range(max(0, centre - neighbour_stride), min(num_frames, centre + neighbour_stride + 1)))
@@ -73,7 +68,7 @@ def plan_windows(
     if max_references is not None and max_references < 0:
         raise ValueError(f"expected max_references >= 0 or None, found {max_references}")
     windows = []
-    for centre in window_centres(num_frames, neighbour_stride):
+    for centre in range(0, num_frames, neighbour_stride):
         neighbours = neighbour_indices(centre, num_frames, neighbour_stride)
         references = reference_indices(centre, num_frames, neighbours, reference_stride, max_references)
         windows.append(Window(centre, neighbours, references))
