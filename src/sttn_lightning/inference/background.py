@@ -44,23 +44,15 @@ class BackgroundConsumer(Generic[Item]):
         self._raise_error()
         self._queue.put(item)
 
-    def close(self) -> None:
-        """Wait until every item is consumed; raises the worker's error if it failed."""
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._raise_error()
-
-    def abort(self) -> None:
-        """Stop without consuming what is still queued."""
-        self._error = self._error or RuntimeError("aborted")
-        self._queue.put(_STOP)
-        self._thread.join()
-
     def __enter__(self) -> BackgroundConsumer[Item]:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        """Wait until every item is consumed and raise the worker's error if it failed; after an exception in the
+        block, stop without consuming what is still queued."""
+        if kind is not None:
+            self._error = self._error or RuntimeError("aborted")
+        self._queue.put(_STOP)
+        self._thread.join()
         if kind is None:
-            self.close()
-        else:
-            self.abort()
+            self._raise_error()

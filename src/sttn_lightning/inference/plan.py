@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.roi import Box, context_crop, union
-from sttn_lightning.inference.windows import Window, last_neighbour_window, plan_windows
+from sttn_lightning.inference.windows import Window, plan_windows
 from sttn_lightning.media import Size
 
 FeatureKey = tuple[int, int]  # (crop segment, frame index): encoder features are per frame and crop
@@ -50,8 +50,7 @@ def _by_position(last_use: dict[Key, int]) -> dict[int, list[Key]]:
 
 def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions) -> list[WindowStep]:
     """Every window of a video with its crop and the last uses of frames and features."""
-    num_frames = len(holes)
-    windows = plan_windows(num_frames, options.neighbour_stride, options.reference_stride, options.max_references)
+    windows = plan_windows(len(holes), options.neighbour_stride, options.reference_stride, options.max_references)
     runs = [any(holes[index] is not None for index in window.neighbours) for window in windows]
     if options.protocol == "release":
         segments = [0] * len(windows)
@@ -64,14 +63,15 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
                 hole_boxes.setdefault(segment, []).extend(holes[index] for index in window.neighbours)
         crops = {segment: context_crop(union(boxes), frame_size, options.size, options.crop_margin) for segment, boxes in hole_boxes.items()}
 
+    finish_at: dict[int, int] = {}  # frame -> the last window predicting it: the frame is final after it
     frame_last: dict[int, int] = {}
     feature_last: dict[FeatureKey, int] = {}
     for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):
+        finish_at.update(dict.fromkeys(window.neighbours, position))
         if window_runs:
             for index in window.frames:
                 frame_last[index] = position
                 feature_last[(segment, index)] = position
-    finish_at = dict(enumerate(last_neighbour_window(windows, num_frames)))
     for index, position in finish_at.items():
         frame_last[index] = max(frame_last.get(index, position), position)
     finishes, frames_released, features_released = (_by_position(last) for last in (finish_at, frame_last, feature_last))

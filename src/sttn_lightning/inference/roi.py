@@ -37,11 +37,6 @@ class Box:
         """Row and column slices selecting the box from an (H, W, ...) array."""
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
-    def contains(self, other: Box) -> bool:
-        return (
-            self.left <= other.left and self.top <= other.top and other.right <= self.right and other.bottom <= self.bottom
-        )
-
     def intersection(self, other: Box) -> Box | None:
         """The overlap of two boxes, or None when they do not overlap."""
         box = Box(max(self.left, other.left), max(self.top, other.top), min(self.right, other.right), min(self.bottom, other.bottom))

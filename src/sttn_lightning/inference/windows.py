@@ -75,15 +75,6 @@ def plan_windows(
     return windows
 
 
-def last_neighbour_window(windows: list[Window], num_frames: int) -> list[int]:
-    """For each frame, the index of the last window that predicts it: after it the frame is final."""
-    last = [-1] * num_frames
-    for position, window in enumerate(windows):
-        for index in window.neighbours:
-            last[index] = position
-    return last
-
-
 def blend(previous: Values | None, prediction: Values) -> Values:
     """The release's running average of window results in float32, updating ``previous`` (numpy or torch, any device).
 
