@@ -90,10 +90,6 @@ def batch_inputs(video: str | os.PathLike) -> list[Path]:
     return inputs
 
 
-def _stem(path: Path) -> str:
-    return path.name if path.is_dir() else path.stem
-
-
 def _mask_for(stem: str, mask: Path) -> Path:
     """The entry of a mask folder for one input stem: an image, a folder or a mask video."""
     matches = [
@@ -123,7 +119,7 @@ def plan_batch(
         raise InpaintError(f"{output}: the output folder already exists; pass overwrite=true to replace its outputs or choose another output=")
     jobs, seen = [], {}
     for item in inputs:
-        stem = _stem(item)
+        stem = item.name if item.is_dir() else item.stem
         if stem in seen:
             raise InpaintError(f"{item}: maps to the output {stem!r} like {seen[stem]}; rename one of them")
         seen[stem] = item
@@ -132,9 +128,7 @@ def plan_batch(
     return jobs
 
 
-def inpaint_videos(
-    jobs: Sequence[Job], generator: InferenceModel | str | os.PathLike | None, **options
-) -> BatchSummary:
+def inpaint_videos(jobs: Sequence[Job], generator: InferenceModel | str | os.PathLike | None, **options) -> BatchSummary:
     """Inpaint every job with one loaded model; bad input of one video is reported, the others still run."""
     opts = InpaintOptions(**options)
     model, _ = load_model(generator, opts)

@@ -75,13 +75,10 @@ class FrameCache:
     that thread, so the reader is never used from two threads at once.
     """
 
-    def __init__(
-        self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None, read_ahead: bool = True
-    ) -> None:
+    def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], read_ahead: bool = True) -> None:
         self._source = source
-        self._holes = holes
+        self._holes = holes  # at the protocol's frame size: the release's working size, else the source's
         self._boxes = boxes
-        self._resize_to = resize_to  # the release protocol's working size; None keeps the source's frames
         self._frames: dict[int, Prepared] = {}
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
@@ -94,8 +91,7 @@ class FrameCache:
         holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes])))
         prepared = {}
         for index, frame in zip(indices, self._source.read(indices)):
-            if self._resize_to is not None:
-                frame = resize_frame(frame, self._resize_to)
+            frame = resize_frame(frame, self._holes.frame_size)  # the frame itself when the sizes match
             prepared[index] = Prepared(frame, self._boxes[index], holes.get(index))
         return prepared
 

@@ -24,8 +24,7 @@ from sttn_lightning.protocol import check_working_size
 
 
 def load_model(generator: InferenceModel | str | os.PathLike | None, options: InpaintOptions) -> tuple[InferenceModel, torch.device]:
-    """The model in eval mode on the options' device (resolved): as given, or loaded from a checkpoint or export for
-    ``options.backend``; refused when the working size is too small for its patch grids."""
+    """The model, as given or loaded for ``options.backend``, in eval mode on the resolved device; its working size checked."""
     device = options.resolve_device()
     if generator is None:
         raise InpaintError(
@@ -40,12 +39,7 @@ def load_model(generator: InferenceModel | str | os.PathLike | None, options: In
     return model, device
 
 
-def inpaint_frames(
-    frames: np.ndarray,
-    masks: np.ndarray,
-    generator: InferenceModel | str | os.PathLike,
-    **options,
-) -> np.ndarray:
+def inpaint_frames(frames: np.ndarray, masks: np.ndarray, generator: InferenceModel | str | os.PathLike, **options) -> np.ndarray:
     """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
 
     The same pipeline as ``inpaint_video`` without files: returns (T, h, w, 3) uint8 frames,

@@ -76,19 +76,16 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
         frame_last[index] = max(frame_last.get(index, position), position)
     finishes, frames_released, features_released = (_by_position(last) for last in (finish_at, frame_last, feature_last))
 
-    steps = []
-    for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):
-        final = tuple(finishes.get(position, ()))
-        steps.append(
-            WindowStep(
-                window=window,
-                runs=window_runs,
-                segment=segment,
-                crop=crops[segment] if window_runs else None,
-                decode=frozenset(final) | (frozenset(window.frames) if window_runs else frozenset()),
-                finishes=final,
-                frames_released=tuple(frames_released.get(position, ())),
-                features_released=tuple(features_released.get(position, ())),
-            )
+    return [
+        WindowStep(
+            window=window,
+            runs=window_runs,
+            segment=segment,
+            crop=crops[segment] if window_runs else None,
+            decode=frozenset(finishes[position]) | (frozenset(window.frames) if window_runs else frozenset()),
+            finishes=tuple(finishes[position]),
+            frames_released=tuple(frames_released[position]),
+            features_released=tuple(features_released[position]),
         )
-    return steps
+        for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs))
+    ]

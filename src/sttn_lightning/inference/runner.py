@@ -137,10 +137,9 @@ def run_pipeline(
     frame_size = options.output_size(source.size)
     holes = Holes(masks, frame_size, options.mask_dilation)
     boxes = holes.boxes(source.num_frames)
-    resize_to = options.size if options.protocol == "release" else None
     runner = WindowRunner(model, device, options)
     read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
-    with FrameCache(source, holes, boxes, resize_to, read_ahead) as frames, torch.inference_mode():
+    with FrameCache(source, holes, boxes, read_ahead) as frames, torch.inference_mode():
         for step in make_plan(boxes, frame_size, options):
             frames.ensure(step.decode)
             if step.runs:
