@@ -135,9 +135,3 @@ class FrameCache:
     def close(self) -> None:
         """Stop reading ahead; waits for a read in progress, which ends with the source."""
         self._reader.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> FrameCache:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

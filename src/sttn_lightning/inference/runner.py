@@ -9,7 +9,7 @@ and, without a reference cap, the cached references (see docs/inference.md, memo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,7 +139,7 @@ def run_pipeline(
     boxes = holes.boxes(source.num_frames)
     runner = WindowRunner(model, device, options)
     read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
-    with FrameCache(source, holes, boxes, read_ahead) as frames, torch.inference_mode():
+    with closing(FrameCache(source, holes, boxes, read_ahead)) as frames, torch.inference_mode():
         for step in make_plan(boxes, frame_size, options):
             frames.ensure(step.decode)
             if step.runs:
