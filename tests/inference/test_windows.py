@@ -1,7 +1,7 @@
 """Window selection, when frames are final, and blending against hand-computed values (reference section 4)."""
 
-import numpy as np
 import pytest
+import torch
 
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.plan import make_plan
@@ -52,9 +52,9 @@ def test_bad_window_parameters_are_rejected():
 
 
 def test_blend_is_the_release_running_average():
-    first = blend(None, np.array([10], np.uint8))
-    assert first.dtype == np.float32 and first.tolist() == [10.0]
-    second = blend(first, np.array([20], np.uint8))
+    first = blend(None, torch.tensor([10], dtype=torch.uint8))
+    assert first.dtype == torch.float32 and first.tolist() == [10.0]
+    second = blend(first, torch.tensor([20], dtype=torch.uint8))
     assert second.tolist() == [15.0]
-    assert blend(second, np.array([40], np.uint8)).tolist() == [27.5]
+    assert blend(second, torch.tensor([40], dtype=torch.uint8)).tolist() == [27.5]
     assert second.tolist() == [27.5], "the running average is updated in place"

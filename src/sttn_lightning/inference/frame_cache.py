@@ -112,16 +112,15 @@ class FrameCache:
 
     def ensure(self, indices: Iterable[int]) -> None:
         """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
-        missing = sorted(index for index in indices if index not in self._frames)
-        if not missing:
+        wanted = {index for index in indices if index not in self._frames}
+        if not wanted:
             return
-        near = [index for index in missing if index < self._cursor + READ_AHEAD]
-        run: list[int] = []
+        near = [index for index in wanted if index < self._cursor + READ_AHEAD]
         if near:
             end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
-            run = [index for index in range(self._cursor, end) if index not in self._frames]
+            wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
             self._cursor = max(self._cursor, end)
-        self._decode(sorted(set(run) | set(missing)))
+        self._decode(sorted(wanted))
         if self._read_ahead_enabled and self._ahead is None:
             self._read_ahead()
 

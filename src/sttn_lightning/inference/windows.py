@@ -11,12 +11,8 @@ average: the first result, then 0.5 * old + 0.5 * new, in float32 as the release
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 
-import numpy as np
 import torch
-
-Values = TypeVar("Values", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -75,13 +71,13 @@ def plan_windows(
     return windows
 
 
-def blend(previous: Values | None, prediction: Values) -> Values:
-    """The release's running average of window results in float32, updating ``previous`` (numpy or torch, any device).
+def blend(previous: torch.Tensor | None, prediction: torch.Tensor) -> torch.Tensor:
+    """The release's running average of window results in float32, updating ``previous`` in place (on any device).
 
     (previous + new) / 2 of whole-number results is exact, so it equals the release's 0.5 * previous + 0.5 * new.
     """
     if previous is None:
-        return prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
+        return prediction.float()
     previous += prediction
     previous *= 0.5
     return previous
