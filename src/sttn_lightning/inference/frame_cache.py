@@ -83,17 +83,15 @@ class FrameCache:
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
         self._ahead: Future[dict[int, Prepared]] | None = None
-        self._read_ahead_enabled = read_ahead
+        self._read_ahead = read_ahead
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
         with_holes = [index for index in indices if self._boxes[index] is not None]
         holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes])))
-        prepared = {}
-        for index, frame in zip(indices, self._source.read(indices)):
-            frame = resize_frame(frame, self._holes.frame_size)  # the frame itself when the sizes match
-            prepared[index] = Prepared(frame, self._boxes[index], holes.get(index))
-        return prepared
+        size = self._holes.frame_size  # resize_frame returns a frame already at this size itself
+        frames = zip(indices, self._source.read(indices))
+        return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
 
     def _decode(self, indices: list[int]) -> None:
         if self._ahead is not None:
@@ -102,13 +100,6 @@ class FrameCache:
             indices = [index for index in indices if index not in self._frames]
         if indices:
             self._frames.update(self._reader.submit(self._prepare, indices).result())
-
-    def _read_ahead(self) -> None:
-        end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
-        ahead = [index for index in range(self._cursor, end) if index not in self._frames]
-        self._cursor = end
-        if ahead:
-            self._ahead = self._reader.submit(self._prepare, ahead)
 
     def ensure(self, indices: Iterable[int]) -> None:
         """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
@@ -121,8 +112,12 @@ class FrameCache:
             wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
             self._cursor = max(self._cursor, end)
         self._decode(sorted(wanted))
-        if self._read_ahead_enabled and self._ahead is None:
-            self._read_ahead()
+        if self._read_ahead:  # the next chunk, prepared while the model works (``_decode`` took the last one)
+            end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
+            ahead = [index for index in range(self._cursor, end) if index not in self._frames]
+            self._cursor = end
+            if ahead:
+                self._ahead = self._reader.submit(self._prepare, ahead)
 
     def __getitem__(self, index: int) -> Prepared:
         return self._frames[index]

@@ -66,7 +66,6 @@ class WindowRunner:
         self.decode = torch.compile(generator.decode_features) if options.compile else generator.decode_features
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
         self.blended: dict[int, torch.Tensor] = {}  # (h, w, 3) float32 over each frame's hole box
-        self.windows_run = 0
         self.model_threads = torch.get_num_threads()
         # on a CPU the runner's own short tensor ops take one thread: when other jobs share the CPU,
         # intra-op threads of such ops spend far longer waiting for each other than working
@@ -98,8 +97,7 @@ class WindowRunner:
         window, crop = step.window, step.crop
         with intra_op_threads(self.own_threads):
             self._encode(step.segment, crop, window.frames, frames)
-            features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
-            masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
+            features, masks = map(torch.stack, zip(*(self.features[(step.segment, index)] for index in window.frames)))
             with self._model_call():
                 predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
             for index, prediction in zip(window.neighbours, predicted.float().permute(0, 2, 3, 1)):
@@ -108,7 +106,6 @@ class WindowRunner:
                     continue
                 pixels = prediction_pixels(prediction, (crop.width, crop.height), box.relative(crop).slices)
                 self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # truncated per window, as the release
-        self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
         """The output frame: the input with its hole pixels replaced by the blended prediction (one copy off the device)."""
@@ -137,10 +134,11 @@ def run_pipeline(
     frame_size = options.output_size(source.size)
     holes = Holes(masks, frame_size, options.mask_dilation)
     boxes = holes.boxes(source.num_frames)
+    plan = make_plan(boxes, frame_size, options)
     runner = WindowRunner(model, device, options)
     read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
     with closing(FrameCache(source, holes, boxes, read_ahead)) as frames, torch.inference_mode():
-        for step in make_plan(boxes, frame_size, options):
+        for step in plan:
             frames.ensure(step.decode)
             if step.runs:
                 runner.run_window(step, frames)
@@ -149,4 +147,4 @@ def run_pipeline(
             frames.release(step.frames_released)
             for key in step.features_released:
                 runner.features.pop(key, None)
-    return runner.windows_run
+    return sum(step.runs for step in plan)
