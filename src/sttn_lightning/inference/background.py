@@ -20,11 +20,11 @@ QUEUE_DEPTH = 8  # items in flight: enough to ride out an encoder's bursts, smal
 class BackgroundConsumer(Generic[Item]):
     """Calls ``consume(item)`` for every ``put`` item, in order, in one worker thread."""
 
-    def __init__(self, consume: Callable[[Item], Any], depth: int = QUEUE_DEPTH, name: str = "sttn-writer") -> None:
+    def __init__(self, consume: Callable[[Item], Any], depth: int = QUEUE_DEPTH) -> None:
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._work, name="sttn-writer", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:

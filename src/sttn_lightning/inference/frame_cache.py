@@ -93,14 +93,6 @@ class FrameCache:
         frames = zip(indices, self._source.read(indices))
         return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
 
-    def _decode(self, indices: list[int]) -> None:
-        if self._ahead is not None:
-            self._frames.update(self._ahead.result())
-            self._ahead = None
-            indices = [index for index in indices if index not in self._frames]
-        if indices:
-            self._frames.update(self._reader.submit(self._prepare, indices).result())
-
     def ensure(self, indices: Iterable[int]) -> None:
         """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
         wanted = {index for index in indices if index not in self._frames}
@@ -111,8 +103,13 @@ class FrameCache:
             end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
             wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
             self._cursor = max(self._cursor, end)
-        self._decode(sorted(wanted))
-        if self._read_ahead:  # the next chunk, prepared while the model works (``_decode`` took the last one)
+        if self._ahead is not None:  # the chunk read ahead may hold some of them
+            self._frames.update(self._ahead.result())
+            self._ahead = None
+            wanted -= self._frames.keys()
+        if wanted:
+            self._frames.update(self._reader.submit(self._prepare, sorted(wanted)).result())
+        if self._read_ahead:  # the next chunk, prepared while the model works
             end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
             ahead = [index for index in range(self._cursor, end) if index not in self._frames]
             self._cursor = end

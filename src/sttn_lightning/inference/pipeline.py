@@ -42,10 +42,10 @@ def load_model(generator: InferenceModel | str | os.PathLike | None, options: In
 def inpaint_frames(frames: np.ndarray, masks: np.ndarray, generator: InferenceModel | str | os.PathLike, **options) -> np.ndarray:
     """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
 
-    The same pipeline as ``inpaint_video`` without files: returns (T, h, w, 3) uint8 frames,
-    at ``size`` for the release protocol, else at the frames' size. ``progress`` defaults to off.
+    The same pipeline as ``inpaint_video`` without files (and without a progress bar): returns (T, h, w, 3)
+    uint8 frames, at ``size`` for the release protocol, else at the frames' size.
     """
-    opts = InpaintOptions(**{"progress": False, **options})
+    opts = InpaintOptions(**options)
     source = ArrayFrames(frames)
     hole_masks = ArrayMasks(masks)
     if len(masks) != source.num_frames or hole_masks.size != source.size:
@@ -87,9 +87,8 @@ def inpaint_video(
         torch.cuda.reset_peak_memory_stats(device)
 
     fps = opts.fps or source.fps or RELEASE_FPS
-    progress = tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name)
     with (
-        progress,
+        tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name) as progress,
         open_writer(output, opts.output_size(source.size), fps, source.audio_path, opts.crf, opts.overwrite) as writer,
         BackgroundConsumer(writer.write) as background,
     ):

@@ -35,11 +35,7 @@ def neighbour_indices(centre: int, num_frames: int, neighbour_stride: int) -> tu
 
 
 def reference_indices(
-    centre: int,
-    num_frames: int,
-    neighbours: tuple[int, ...],
-    reference_stride: int,
-    max_references: int | None = None,
+    centre: int, num_frames: int, neighbours: tuple[int, ...], reference_stride: int, max_references: int | None = None
 ) -> tuple[int, ...]:
     """Every ``reference_stride``-th frame not among ``neighbours``, ascending.
 
