@@ -35,24 +35,20 @@ class BackgroundConsumer(Generic[Item]):
                 except BaseException as error:  # handed to the caller, who decides
                     self._error = error
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
     def put(self, item: Item) -> None:
         """Queue an item (waits while the queue is full); raises the worker's error if it failed."""
-        self._raise_error()
+        if self._error is not None:
+            raise self._error
         self._queue.put(item)
 
     def __enter__(self) -> BackgroundConsumer[Item]:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        """Wait until every item is consumed and raise the worker's error if it failed; after an exception in the
-        block, stop without consuming what is still queued."""
+        """Wait until every item is consumed (raising the worker's error); after an exception, drop what is queued."""
         if kind is not None:
             self._error = self._error or RuntimeError("aborted")
         self._queue.put(_STOP)
         self._thread.join()
-        if kind is None:
-            self._raise_error()
+        if kind is None and self._error is not None:
+            raise self._error

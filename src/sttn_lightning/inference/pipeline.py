@@ -99,7 +99,6 @@ def inpaint_video(
 
         windows_run = run_pipeline(source, masks, model, device, opts, write)
     source.close()
-    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return InpaintSummary(
         output=output,
         frames=source.num_frames,
@@ -109,5 +108,5 @@ def inpaint_video(
         device=str(device),
         protocol=opts.protocol,
         precision=opts.precision,
-        peak_device_mb=peak_device,
+        peak_device_mb=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     )
