@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.roi import Box, context_crop, union
@@ -23,7 +22,6 @@ from sttn_lightning.inference.windows import Window, plan_windows
 from sttn_lightning.media import Size
 
 FeatureKey = tuple[int, int]  # (crop segment, frame index): encoder features are per frame and crop
-Key = TypeVar("Key")
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,6 @@ class WindowStep:
     finishes: tuple[int, ...]  # frames final after the step, in order
     frames_released: tuple[int, ...]  # decoded frames no later step reads
     features_released: tuple[FeatureKey, ...]  # encoder features no later step reads
-
-
-def _by_position(last_use: dict[Key, int]) -> dict[int, list[Key]]:
-    """The keys grouped by the position of the step that last uses them."""
-    grouped: dict[int, list[Key]] = defaultdict(list)
-    for key, position in last_use.items():
-        grouped[position].append(key)
-    return grouped
 
 
 def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions) -> list[WindowStep]:
@@ -69,12 +59,18 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
     for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):
         finish_at.update(dict.fromkeys(window.neighbours, position))
         if window_runs:
-            for index in window.frames:
-                frame_last[index] = position
-                feature_last[(segment, index)] = position
+            frame_last.update(dict.fromkeys(window.frames, position))
+            feature_last.update(dict.fromkeys(((segment, index) for index in window.frames), position))
+    finishes: dict[int, list[int]] = defaultdict(list)  # by position, as are the releases
     for index, position in finish_at.items():
+        finishes[position].append(index)
         frame_last[index] = max(frame_last.get(index, position), position)
-    finishes, frames_released, features_released = (_by_position(last) for last in (finish_at, frame_last, feature_last))
+    frames_released: dict[int, list[int]] = defaultdict(list)
+    for index, position in frame_last.items():
+        frames_released[position].append(index)
+    features_released: dict[int, list[FeatureKey]] = defaultdict(list)
+    for key, position in feature_last.items():
+        features_released[position].append(key)
 
     return [
         WindowStep(
