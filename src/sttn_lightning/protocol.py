@@ -12,7 +12,8 @@ same thing wherever it meets the model:
   3x3-cross dilation;
 - values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
   output back to [0, 255]; ``truncate_pixels`` clips and truncates as the release's uint8
-  conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction.
+  conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction;
+- sizes: ``check_working_size`` refuses a working size too small for the generator's patch grids.
 """
 
 from __future__ import annotations
@@ -26,11 +27,22 @@ import torch
 from PIL import Image
 
 from sttn_lightning.media.size import Size
+from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
 CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def check_working_size(size: Sequence[int], patch_grids: Sequence[Sequence[int]], error: type[Exception]) -> None:
+    """Raise ``error`` unless the feature map of ``size`` (a quarter of it, rounded up) holds a pixel per patch of every grid."""
+    min_width, min_height = min_working_size(patch_grids)
+    if -(-size[0] // FEATURE_STRIDE) * FEATURE_STRIDE < min_width or -(-size[1] // FEATURE_STRIDE) * FEATURE_STRIDE < min_height:
+        raise error(
+            f"size: {size[0]}x{size[1]} is too small for the generator's patch grids {patch_grids}: "
+            f"pass size=[{min_width},{min_height}] or larger"
+        )
 
 
 def resize_frame(frame: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:

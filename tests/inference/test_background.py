@@ -4,6 +4,7 @@ the frame cache reads ahead in its reader thread."""
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 
 import numpy as np
 
@@ -68,13 +69,13 @@ def test_the_frame_cache_reads_ahead_in_its_reader_thread():
             return super()._read(indices)
 
     holes = Holes(ArrayMasks(np.zeros((40, 8, 12), np.uint8)), Size(12, 8), 0)
-    with FrameCache(Recording(frames), holes, [None] * 40, None, read_ahead=True) as cache:
+    with closing(FrameCache(Recording(frames), holes, [None] * 40, read_ahead=True)) as cache:
         cache.ensure(range(5))
         cache.ensure(range(DECODE_CHUNK, DECODE_CHUNK + 5))  # served from the chunk read ahead
     assert readers[0] == ("sttn-reader_0", list(range(DECODE_CHUNK)))
     assert readers[1] == ("sttn-reader_0", list(range(DECODE_CHUNK, 2 * DECODE_CHUNK)))
     assert all(name.startswith("sttn-reader") for name, _ in readers)
     readers.clear()
-    with FrameCache(Recording(frames), holes, [None] * 40, None, read_ahead=False) as cache:
+    with closing(FrameCache(Recording(frames), holes, [None] * 40, read_ahead=False)) as cache:
         cache.ensure(range(5))
     assert readers == [("sttn-reader_0", list(range(DECODE_CHUNK)))]

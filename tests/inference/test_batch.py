@@ -10,7 +10,7 @@ import pytest
 
 from sttn_lightning.inference import batch
 from sttn_lightning.inference.batch import inpaint_videos, is_batch, plan_batch
-from sttn_lightning.inference.errors import InpaintError
+from sttn_lightning.inference.options import InpaintError
 from tests.inference.conftest import (
     TINY_SIZE,
     box_mask,

@@ -1,16 +1,13 @@
-"""Window selection and blending against hand-computed values (reference section 4)."""
+"""Window selection, when frames are final, and blending against hand-computed values (reference section 4)."""
 
-import numpy as np
 import pytest
+import torch
 
-from sttn_lightning.inference.windows import (
-    Window,
-    blend,
-    last_neighbour_window,
-    neighbour_indices,
-    plan_windows,
-    reference_indices,
-)
+from sttn_lightning.inference.options import InpaintOptions
+from sttn_lightning.inference.plan import make_plan
+from sttn_lightning.inference.roi import Box
+from sttn_lightning.inference.windows import Window, blend, neighbour_indices, plan_windows, reference_indices
+from sttn_lightning.media import Size
 
 
 def test_release_windows_of_a_12_frame_video():
@@ -42,9 +39,9 @@ def test_references_exclude_neighbours_and_cap_keeps_the_nearest():
     assert reference_indices(50, 120, neighbours, 10, max_references=0) == ()
 
 
-def test_last_neighbour_window_marks_when_each_frame_is_final():
-    windows = plan_windows(12, 5, 10)
-    assert last_neighbour_window(windows, 12) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+def test_each_frame_is_final_after_the_last_window_that_predicts_it():
+    steps = make_plan([Box(0, 0, 1, 1)] * 12, Size(8, 8), InpaintOptions(size=(8, 8), protocol="release"))
+    assert [step.finishes for step in steps] == [(), (0, 1, 2, 3, 4), (5, 6, 7, 8, 9, 10, 11)]
 
 
 def test_bad_window_parameters_are_rejected():
@@ -55,9 +52,9 @@ def test_bad_window_parameters_are_rejected():
 
 
 def test_blend_is_the_release_running_average():
-    first = blend(None, np.array([10], np.uint8))
-    assert first.dtype == np.float32 and first.tolist() == [10.0]
-    second = blend(first, np.array([20], np.uint8))
+    first = blend(None, torch.tensor([10], dtype=torch.uint8))
+    assert first.dtype == torch.float32 and first.tolist() == [10.0]
+    second = blend(first, torch.tensor([20], dtype=torch.uint8))
     assert second.tolist() == [15.0]
-    assert blend(second, np.array([40], np.uint8)).tolist() == [27.5]
+    assert blend(second, torch.tensor([40], dtype=torch.uint8)).tolist() == [27.5]
     assert second.tolist() == [27.5], "the running average is updated in place"

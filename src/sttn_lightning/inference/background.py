@@ -20,11 +20,11 @@ QUEUE_DEPTH = 8  # items in flight: enough to ride out an encoder's bursts, smal
 class BackgroundConsumer(Generic[Item]):
     """Calls ``consume(item)`` for every ``put`` item, in order, in one worker thread."""
 
-    def __init__(self, consume: Callable[[Item], Any], depth: int = QUEUE_DEPTH, name: str = "sttn-writer") -> None:
+    def __init__(self, consume: Callable[[Item], Any], depth: int = QUEUE_DEPTH) -> None:
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._work, name="sttn-writer", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
@@ -35,32 +35,20 @@ class BackgroundConsumer(Generic[Item]):
                 except BaseException as error:  # handed to the caller, who decides
                     self._error = error
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
     def put(self, item: Item) -> None:
         """Queue an item (waits while the queue is full); raises the worker's error if it failed."""
-        self._raise_error()
+        if self._error is not None:
+            raise self._error
         self._queue.put(item)
-
-    def close(self) -> None:
-        """Wait until every item is consumed; raises the worker's error if it failed."""
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._raise_error()
-
-    def abort(self) -> None:
-        """Stop without consuming what is still queued."""
-        self._error = self._error or RuntimeError("aborted")
-        self._queue.put(_STOP)
-        self._thread.join()
 
     def __enter__(self) -> BackgroundConsumer[Item]:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
+        """Wait until every item is consumed (raising the worker's error); after an exception, drop what is queued."""
+        if kind is not None:
+            self._error = self._error or RuntimeError("aborted")
+        self._queue.put(_STOP)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error

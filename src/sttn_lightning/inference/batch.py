@@ -20,8 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sttn_lightning.errors import InputError
-from sttn_lightning.inference.errors import InpaintError
-from sttn_lightning.inference.options import InpaintOptions
+from sttn_lightning.inference.options import InpaintError, InpaintOptions
 from sttn_lightning.inference.pipeline import inpaint_video, load_model
 from sttn_lightning.media.collection import VIDEO_SUFFIXES
 from sttn_lightning.media.images import IMAGE_SUFFIXES, is_image_name
@@ -91,10 +90,6 @@ def batch_inputs(video: str | os.PathLike) -> list[Path]:
     return inputs
 
 
-def _stem(path: Path) -> str:
-    return path.name if path.is_dir() else path.stem
-
-
 def _mask_for(stem: str, mask: Path) -> Path:
     """The entry of a mask folder for one input stem: an image, a folder or a mask video."""
     matches = [
@@ -124,7 +119,7 @@ def plan_batch(
         raise InpaintError(f"{output}: the output folder already exists; pass overwrite=true to replace its outputs or choose another output=")
     jobs, seen = [], {}
     for item in inputs:
-        stem = _stem(item)
+        stem = item.name if item.is_dir() else item.stem
         if stem in seen:
             raise InpaintError(f"{item}: maps to the output {stem!r} like {seen[stem]}; rename one of them")
         seen[stem] = item
@@ -133,12 +128,10 @@ def plan_batch(
     return jobs
 
 
-def inpaint_videos(
-    jobs: Sequence[Job], generator: InferenceModel | str | os.PathLike | None, **options
-) -> BatchSummary:
+def inpaint_videos(jobs: Sequence[Job], generator: InferenceModel | str | os.PathLike | None, **options) -> BatchSummary:
     """Inpaint every job with one loaded model; bad input of one video is reported, the others still run."""
     opts = InpaintOptions(**options)
-    model = load_model(generator, opts.resolve_device(), opts)
+    model, _ = load_model(generator, opts)
     summary = BatchSummary()
     for job in tqdm(jobs, unit="video", desc="videos", disable=not opts.progress):
         try:

@@ -65,10 +65,6 @@ class Prepared:
             mask[overlap.relative(box).slices] = self.hole_mask[overlap.relative(self.holes).slices]
         return mask
 
-    def full_mask(self) -> np.ndarray:
-        """The {0, 1} hole mask of the whole frame."""
-        return self.mask_in(Box(0, 0, self.frame.shape[1], self.frame.shape[0]))
-
 
 class FrameCache:
     """Frames prepared for the run (resized for the release protocol, holes attached), by index.
@@ -79,59 +75,46 @@ class FrameCache:
     that thread, so the reader is never used from two threads at once.
     """
 
-    def __init__(
-        self, source: FrameReader, holes: Holes, boxes: list[Box | None], resize_to: Size | None, read_ahead: bool = True
-    ) -> None:
+    def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], read_ahead: bool = True) -> None:
         self._source = source
-        self._holes = holes
+        self._holes = holes  # at the protocol's frame size: the release's working size, else the source's
         self._boxes = boxes
-        self._resize_to = resize_to  # the release protocol's working size; None keeps the source's frames
         self._frames: dict[int, Prepared] = {}
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
         self._ahead: Future[dict[int, Prepared]] | None = None
-        self._read_ahead_enabled = read_ahead
+        self._read_ahead = read_ahead
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
         with_holes = [index for index in indices if self._boxes[index] is not None]
         holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes])))
-        prepared = {}
-        for index, frame in zip(indices, self._source.read(indices)):
-            if self._resize_to is not None:
-                frame = resize_frame(frame, self._resize_to)
-            prepared[index] = Prepared(frame, self._boxes[index], holes.get(index))
-        return prepared
-
-    def _decode(self, indices: list[int]) -> None:
-        if self._ahead is not None:
-            self._frames.update(self._ahead.result())
-            self._ahead = None
-            indices = [index for index in indices if index not in self._frames]
-        if indices:
-            self._frames.update(self._reader.submit(self._prepare, indices).result())
-
-    def _read_ahead(self) -> None:
-        end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
-        ahead = [index for index in range(self._cursor, end) if index not in self._frames]
-        self._cursor = end
-        if ahead:
-            self._ahead = self._reader.submit(self._prepare, ahead)
+        size = self._holes.frame_size  # resize_frame returns a frame already at this size itself
+        frames = zip(indices, self._source.read(indices))
+        return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
 
     def ensure(self, indices: Iterable[int]) -> None:
         """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
-        missing = sorted(index for index in indices if index not in self._frames)
-        if not missing:
+        wanted = {index for index in indices if index not in self._frames}
+        if not wanted:
             return
-        near = [index for index in missing if index < self._cursor + READ_AHEAD]
-        run: list[int] = []
+        near = [index for index in wanted if index < self._cursor + READ_AHEAD]
         if near:
             end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
-            run = [index for index in range(self._cursor, end) if index not in self._frames]
+            wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
             self._cursor = max(self._cursor, end)
-        self._decode(sorted(set(run) | set(missing)))
-        if self._read_ahead_enabled and self._ahead is None:
-            self._read_ahead()
+        if self._ahead is not None:  # the chunk read ahead may hold some of them
+            self._frames.update(self._ahead.result())
+            self._ahead = None
+            wanted -= self._frames.keys()
+        if wanted:
+            self._frames.update(self._reader.submit(self._prepare, sorted(wanted)).result())
+        if self._read_ahead:  # the next chunk, prepared while the model works
+            end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
+            ahead = [index for index in range(self._cursor, end) if index not in self._frames]
+            self._cursor = end
+            if ahead:
+                self._ahead = self._reader.submit(self._prepare, ahead)
 
     def __getitem__(self, index: int) -> Prepared:
         return self._frames[index]
@@ -143,9 +126,3 @@ class FrameCache:
     def close(self) -> None:
         """Stop reading ahead; waits for a read in progress, which ends with the source."""
         self._reader.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> FrameCache:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

@@ -1,4 +1,4 @@
-"""The knobs of an inpainting run, checked before any work, and the summary a run returns."""
+"""The knobs of an inpainting run, checked before any work, the error bad input raises and the summary a run returns."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from pathlib import Path
 import torch
 
 from sttn_lightning.devices import PRECISIONS, resolve_device, resolve_precision
-from sttn_lightning.inference.errors import InpaintError
+from sttn_lightning.errors import InputError
 from sttn_lightning.media import Size
 from sttn_lightning.models.exported import BACKENDS
 
 PROTOCOLS = ("native", "release")
 NATIVE_MAX_REFERENCES = 10  # bounds native runs; covers every reference of videos up to ~100 frames
 RELEASE_FPS = 24.0  # what the release writes, used when the input carries no frame rate
+
+
+class InpaintError(InputError):
+    """Bad inference input or output; the message names the path, what was expected and the fix."""
 
 
 @dataclass
@@ -76,11 +80,6 @@ class InpaintOptions:
         # an exported model runs at the precision it was exported with: no autocast around it
         self.precision = resolve_precision(self.precision, device) if self.backend == "torch" else "fp32"
         return device
-
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        """The autocast dtype of the resolved precision (None: fp32, no autocast)."""
-        return PRECISIONS[self.precision]
 
     def output_size(self, source_size: Size) -> Size:
         """The release protocol writes at the working size; the native one at the source's."""

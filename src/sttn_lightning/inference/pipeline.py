@@ -15,51 +15,37 @@ import torch
 from tqdm import tqdm
 
 from sttn_lightning.devices import peak_rss_mb
-from sttn_lightning.inference.errors import InpaintError
-from sttn_lightning.inference.options import RELEASE_FPS, InpaintOptions, InpaintSummary
+from sttn_lightning.inference.options import RELEASE_FPS, InpaintError, InpaintOptions, InpaintSummary
 from sttn_lightning.inference.background import BackgroundConsumer
 from sttn_lightning.inference.runner import FinishedFrame, run_pipeline
-from sttn_lightning.media import ArrayFrames, ArrayMasks, MediaError, Size, check_masks, check_output, open_frames, open_masks, open_writer
+from sttn_lightning.media import ArrayFrames, ArrayMasks, MediaError, check_masks, check_output, open_frames, open_masks, open_writer
 from sttn_lightning.models.exported import InferenceModel, load_inference_model
-from sttn_lightning.models.generator import min_working_size
+from sttn_lightning.protocol import check_working_size
 
 
-def check_working_size(size: Size, generator: InferenceModel) -> None:
-    """The feature map (a quarter of the working size) must hold at least one pixel per patch of every grid."""
-    grids = generator.config["patch_grids"]
-    smallest = Size(*min_working_size(grids))
-    features = Size(-(-size.width // 4), -(-size.height // 4))  # the encoder's output, a quarter of the size rounded up
-    if features.width < smallest.width // 4 or features.height < smallest.height // 4:
-        raise InpaintError(
-            f"size: {size} is too small for the generator's patch grids {grids}: a quarter of it must be "
-            f"at least {smallest.width // 4}x{smallest.height // 4} feature pixels; pass size=[{smallest.width},{smallest.height}] or larger"
-        )
-
-
-def load_model(generator: InferenceModel | str | os.PathLike | None, device: torch.device, options: InpaintOptions) -> InferenceModel:
-    """The model on ``device`` in eval mode: a model as given, or loaded from a checkpoint or export for ``options.backend``."""
-    if not isinstance(generator, (str, os.PathLike, type(None))):
-        return generator.to(device).eval()
+def load_model(generator: InferenceModel | str | os.PathLike | None, options: InpaintOptions) -> tuple[InferenceModel, torch.device]:
+    """The model, as given or loaded for ``options.backend``, in eval mode on the resolved device; its working size checked."""
+    device = options.resolve_device()
     if generator is None:
         raise InpaintError(
             "ckpt: expected a generator checkpoint (the official sttn.pth, an exported generator or a training "
             "checkpoint), found none; pass ckpt=PATH"
         )
-    return load_inference_model(generator, options.backend, device, options.providers, options.size)
+    if isinstance(generator, (str, os.PathLike)):
+        model = load_inference_model(generator, options.backend, device, options.providers, options.size)
+    else:
+        model = generator.to(device).eval()
+    check_working_size(options.size, model.config["patch_grids"], InpaintError)
+    return model, device
 
 
-def inpaint_frames(
-    frames: np.ndarray,
-    masks: np.ndarray,
-    generator: InferenceModel | str | os.PathLike,
-    **options,
-) -> np.ndarray:
+def inpaint_frames(frames: np.ndarray, masks: np.ndarray, generator: InferenceModel | str | os.PathLike, **options) -> np.ndarray:
     """Inpaint a clip held in memory: (T, H, W, 3) uint8 frames, (T, H, W) masks (non-zero = hole).
 
-    The same pipeline as ``inpaint_video`` without files: returns (T, h, w, 3) uint8 frames,
-    at ``size`` for the release protocol, else at the frames' size. ``progress`` defaults to off.
+    The same pipeline as ``inpaint_video`` without files (and without a progress bar): returns (T, h, w, 3)
+    uint8 frames, at ``size`` for the release protocol, else at the frames' size.
     """
-    opts = InpaintOptions(**{"progress": False, **options})
+    opts = InpaintOptions(**options)
     source = ArrayFrames(frames)
     hole_masks = ArrayMasks(masks)
     if len(masks) != source.num_frames or hole_masks.size != source.size:
@@ -67,9 +53,7 @@ def inpaint_frames(
             f"masks: expected an array of shape {(source.num_frames, source.size.height, source.size.width)} "
             f"(one mask per frame), found {masks.shape}"
         )
-    device = opts.resolve_device()
-    model = load_model(generator, device, opts)
-    check_working_size(opts.size, model)
+    model, device = load_model(generator, opts)
     width, height = opts.output_size(source.size)
     written = np.empty((source.num_frames, height, width, 3), np.uint8)  # filled in place: no list to stack at the end
     run_pipeline(source, hole_masks, model, device, opts, lambda finished: written.__setitem__(finished.index, finished.output))
@@ -98,16 +82,13 @@ def inpaint_video(
     check_output(output, opts.overwrite)
     source = open_frames(video)
     masks = check_masks(open_masks(mask), source.num_frames, source.size, source.path, opts.mask_repeat)
-    device = opts.resolve_device()
-    model = load_model(generator, device, opts)
-    check_working_size(opts.size, model)
+    model, device = load_model(generator, opts)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
     fps = opts.fps or source.fps or RELEASE_FPS
-    progress = tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name)
     with (
-        progress,
+        tqdm(total=source.num_frames, unit="frame", disable=not opts.progress, desc=output.name) as progress,
         open_writer(output, opts.output_size(source.size), fps, source.audio_path, opts.crf, opts.overwrite) as writer,
         BackgroundConsumer(writer.write) as background,
     ):
@@ -118,7 +99,6 @@ def inpaint_video(
 
         windows_run = run_pipeline(source, masks, model, device, opts, write)
     source.close()
-    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return InpaintSummary(
         output=output,
         frames=source.num_frames,
@@ -128,5 +108,5 @@ def inpaint_video(
         device=str(device),
         protocol=opts.protocol,
         precision=opts.precision,
-        peak_device_mb=peak_device,
+        peak_device_mb=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     )

@@ -13,11 +13,12 @@ reused. Protocol ``release``: one crop, the whole (resized) frame, for the whole
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.roi import Box, context_crop, union
-from sttn_lightning.inference.windows import Window, last_neighbour_window, plan_windows
+from sttn_lightning.inference.windows import Window, plan_windows
 from sttn_lightning.media import Size
 
 FeatureKey = tuple[int, int]  # (crop segment, frame index): encoder features are per frame and crop
@@ -39,8 +40,7 @@ class WindowStep:
 
 def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions) -> list[WindowStep]:
     """Every window of a video with its crop and the last uses of frames and features."""
-    num_frames = len(holes)
-    windows = plan_windows(num_frames, options.neighbour_stride, options.reference_stride, options.max_references)
+    windows = plan_windows(len(holes), options.neighbour_stride, options.reference_stride, options.max_references)
     runs = [any(holes[index] is not None for index in window.neighbours) for window in windows]
     if options.protocol == "release":
         segments = [0] * len(windows)
@@ -53,37 +53,35 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
                 hole_boxes.setdefault(segment, []).extend(holes[index] for index in window.neighbours)
         crops = {segment: context_crop(union(boxes), frame_size, options.size, options.crop_margin) for segment, boxes in hole_boxes.items()}
 
+    finish_at: dict[int, int] = {}  # frame -> the last window predicting it: the frame is final after it
     frame_last: dict[int, int] = {}
     feature_last: dict[FeatureKey, int] = {}
     for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):
+        finish_at.update(dict.fromkeys(window.neighbours, position))
         if window_runs:
-            for index in window.frames:
-                frame_last[index] = position
-                feature_last[(segment, index)] = position
-    finishes: dict[int, list[int]] = {}
-    for index, position in enumerate(last_neighbour_window(windows, num_frames)):
-        finishes.setdefault(position, []).append(index)
+            frame_last.update(dict.fromkeys(window.frames, position))
+            feature_last.update(dict.fromkeys(((segment, index) for index in window.frames), position))
+    finishes: dict[int, list[int]] = defaultdict(list)  # by position, as are the releases
+    for index, position in finish_at.items():
+        finishes[position].append(index)
         frame_last[index] = max(frame_last.get(index, position), position)
-    frames_released: dict[int, list[int]] = {}
+    frames_released: dict[int, list[int]] = defaultdict(list)
     for index, position in frame_last.items():
-        frames_released.setdefault(position, []).append(index)
-    features_released: dict[int, list[FeatureKey]] = {}
+        frames_released[position].append(index)
+    features_released: dict[int, list[FeatureKey]] = defaultdict(list)
     for key, position in feature_last.items():
-        features_released.setdefault(position, []).append(key)
+        features_released[position].append(key)
 
-    steps = []
-    for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs)):
-        final = tuple(finishes.get(position, ()))
-        steps.append(
-            WindowStep(
-                window=window,
-                runs=window_runs,
-                segment=segment,
-                crop=crops[segment] if window_runs else None,
-                decode=frozenset(final) | (frozenset(window.frames) if window_runs else frozenset()),
-                finishes=final,
-                frames_released=tuple(frames_released.get(position, ())),
-                features_released=tuple(features_released.get(position, ())),
-            )
+    return [
+        WindowStep(
+            window=window,
+            runs=window_runs,
+            segment=segment,
+            crop=crops[segment] if window_runs else None,
+            decode=frozenset(finishes[position]) | (frozenset(window.frames) if window_runs else frozenset()),
+            finishes=tuple(finishes[position]),
+            frames_released=tuple(frames_released[position]),
+            features_released=tuple(features_released[position]),
         )
-    return steps
+        for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs))
+    ]

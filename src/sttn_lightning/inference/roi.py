@@ -37,11 +37,6 @@ class Box:
         """Row and column slices selecting the box from an (H, W, ...) array."""
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
-    def contains(self, other: Box) -> bool:
-        return (
-            self.left <= other.left and self.top <= other.top and other.right <= self.right and other.bottom <= self.bottom
-        )
-
     def intersection(self, other: Box) -> Box | None:
         """The overlap of two boxes, or None when they do not overlap."""
         box = Box(max(self.left, other.left), max(self.top, other.top), min(self.right, other.right), min(self.bottom, other.bottom))
@@ -70,16 +65,13 @@ def union(boxes: Iterable[Box | None]) -> Box | None:
     present = [box for box in boxes if box is not None]
     if not present:
         return None
-    return Box(
-        min(box.left for box in present),
-        min(box.top for box in present),
-        max(box.right for box in present),
-        max(box.bottom for box in present),
-    )
+    lefts, tops, rights, bottoms = zip(*((box.left, box.top, box.right, box.bottom) for box in present))
+    return Box(min(lefts), min(tops), max(rights), max(bottoms))
 
 
-def _place(start: float, length: int, hole_start: int, hole_end: int, limit: int) -> int:
-    """Where a span of ``length`` (>= the hole's) starts: centred, covering the hole, inside [0, limit)."""
+def _place(length: int, hole_start: int, hole_end: int, limit: int) -> int:
+    """Where a span of ``length`` (>= the hole's) starts: centred on the hole, covering it, inside [0, limit)."""
+    start = (hole_start + hole_end) / 2 - length / 2
     lowest = max(0, hole_end - length)
     highest = min(limit - length, hole_start)
     return int(min(max(math.floor(start), lowest), highest))
@@ -102,8 +94,6 @@ def context_crop(holes: Box, frame_size: tuple[int, int], working_size: tuple[in
     width, height = max(width, work_w), max(height, work_h)
     width = max(holes.width, min(frame_w, math.ceil(width)))
     height = max(holes.height, min(frame_h, math.ceil(height)))
-    centre_x = (holes.left + holes.right) / 2
-    centre_y = (holes.top + holes.bottom) / 2
-    left = _place(centre_x - width / 2, width, holes.left, holes.right, frame_w)
-    top = _place(centre_y - height / 2, height, holes.top, holes.bottom, frame_h)
+    left = _place(width, holes.left, holes.right, frame_w)
+    top = _place(height, holes.top, holes.bottom, frame_h)
     return Box(left, top, left + width, top + height)

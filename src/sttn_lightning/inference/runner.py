@@ -9,18 +9,19 @@ and, without a reference cap, the cached references (see docs/inference.md, memo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from sttn_lightning.devices import PRECISIONS
 from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
-from sttn_lightning.media import FrameReader, MaskReader
+from sttn_lightning.media import FrameReader, MaskReader, Size
 from sttn_lightning.models.exported import InferenceModel
 from sttn_lightning.protocol import composite, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
 
@@ -36,7 +37,7 @@ class FinishedFrame:
     @property
     def holes(self) -> np.ndarray:
         """The dilated {0, 1} holes over the whole frame."""
-        return self.source.full_mask()
+        return self.source.mask_in(Box(0, 0, *Size.of(self.output)))
 
 
 @contextmanager
@@ -65,7 +66,6 @@ class WindowRunner:
         self.decode = torch.compile(generator.decode_features) if options.compile else generator.decode_features
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
         self.blended: dict[int, torch.Tensor] = {}  # (h, w, 3) float32 over each frame's hole box
-        self.windows_run = 0
         self.model_threads = torch.get_num_threads()
         # on a CPU the runner's own short tensor ops take one thread: when other jobs share the CPU,
         # intra-op threads of such ops spend far longer waiting for each other than working
@@ -74,7 +74,7 @@ class WindowRunner:
     @contextmanager
     def _model_call(self) -> Iterator[None]:
         """The generator's calls: under autocast, with every intra-op thread."""
-        dtype = self.options.autocast_dtype
+        dtype = PRECISIONS[self.options.precision]  # the resolved precision; None: fp32, no autocast
         with intra_op_threads(self.model_threads), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             yield
 
@@ -97,8 +97,7 @@ class WindowRunner:
         window, crop = step.window, step.crop
         with intra_op_threads(self.own_threads):
             self._encode(step.segment, crop, window.frames, frames)
-            features = torch.stack([self.features[(step.segment, index)][0] for index in window.frames])
-            masks = torch.stack([self.features[(step.segment, index)][1] for index in window.frames])
+            features, masks = map(torch.stack, zip(*(self.features[(step.segment, index)] for index in window.frames)))
             with self._model_call():
                 predicted = self.decode(features[None], masks[None], len(window.neighbours))[0]
             for index, prediction in zip(window.neighbours, predicted.float().permute(0, 2, 3, 1)):
@@ -107,7 +106,6 @@ class WindowRunner:
                     continue
                 pixels = prediction_pixels(prediction, (crop.width, crop.height), box.relative(crop).slices)
                 self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # truncated per window, as the release
-        self.windows_run += 1
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
         """The output frame: the input with its hole pixels replaced by the blended prediction (one copy off the device)."""
@@ -118,10 +116,6 @@ class WindowRunner:
                 predicted = truncate_pixels(self.blended.pop(index)).to(torch.uint8).cpu().numpy()
             region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
-
-    def release(self, keys: Sequence[FeatureKey]) -> None:
-        for key in keys:
-            self.features.pop(key, None)
 
 
 def run_pipeline(
@@ -140,16 +134,17 @@ def run_pipeline(
     frame_size = options.output_size(source.size)
     holes = Holes(masks, frame_size, options.mask_dilation)
     boxes = holes.boxes(source.num_frames)
-    resize_to = options.size if options.protocol == "release" else None
+    plan = make_plan(boxes, frame_size, options)
     runner = WindowRunner(model, device, options)
     read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
-    with FrameCache(source, holes, boxes, resize_to, read_ahead) as frames, torch.inference_mode():
-        for step in make_plan(boxes, frame_size, options):
+    with closing(FrameCache(source, holes, boxes, read_ahead)) as frames, torch.inference_mode():
+        for step in plan:
             frames.ensure(step.decode)
             if step.runs:
                 runner.run_window(step, frames)
             for index in step.finishes:
                 emit(FinishedFrame(index, runner.finish(index, frames[index]), frames[index]))
             frames.release(step.frames_released)
-            runner.release(step.features_released)
-    return runner.windows_run
+            for key in step.features_released:
+                runner.features.pop(key, None)
+    return sum(step.runs for step in plan)

@@ -11,12 +11,8 @@ average: the first result, then 0.5 * old + 0.5 * new, in float32 as the release
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 
-import numpy as np
 import torch
-
-Values = TypeVar("Values", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -33,22 +29,13 @@ class Window:
         return self.neighbours + self.references
 
 
-def window_centres(num_frames: int, neighbour_stride: int) -> list[int]:
-    """Centres 0, stride, 2 * stride, ... below ``num_frames``."""
-    return list(range(0, num_frames, neighbour_stride))
-
-
 def neighbour_indices(centre: int, num_frames: int, neighbour_stride: int) -> tuple[int, ...]:
     """Frames max(0, centre - stride) .. min(num_frames - 1, centre + stride)."""
     return tuple(range(max(0, centre - neighbour_stride), min(num_frames, centre + neighbour_stride + 1)))
 
 
 def reference_indices(
-    centre: int,
-    num_frames: int,
-    neighbours: tuple[int, ...],
-    reference_stride: int,
-    max_references: int | None = None,
+    centre: int, num_frames: int, neighbours: tuple[int, ...], reference_stride: int, max_references: int | None = None
 ) -> tuple[int, ...]:
     """Every ``reference_stride``-th frame not among ``neighbours``, ascending.
 
@@ -73,29 +60,20 @@ def plan_windows(
     if max_references is not None and max_references < 0:
         raise ValueError(f"expected max_references >= 0 or None, found {max_references}")
     windows = []
-    for centre in window_centres(num_frames, neighbour_stride):
+    for centre in range(0, num_frames, neighbour_stride):
         neighbours = neighbour_indices(centre, num_frames, neighbour_stride)
         references = reference_indices(centre, num_frames, neighbours, reference_stride, max_references)
         windows.append(Window(centre, neighbours, references))
     return windows
 
 
-def last_neighbour_window(windows: list[Window], num_frames: int) -> list[int]:
-    """For each frame, the index of the last window that predicts it: after it the frame is final."""
-    last = [-1] * num_frames
-    for position, window in enumerate(windows):
-        for index in window.neighbours:
-            last[index] = position
-    return last
-
-
-def blend(previous: Values | None, prediction: Values) -> Values:
-    """The release's running average of window results in float32, updating ``previous`` (numpy or torch, any device).
+def blend(previous: torch.Tensor | None, prediction: torch.Tensor) -> torch.Tensor:
+    """The release's running average of window results in float32, updating ``previous`` in place (on any device).
 
     (previous + new) / 2 of whole-number results is exact, so it equals the release's 0.5 * previous + 0.5 * new.
     """
     if previous is None:
-        return prediction.float() if isinstance(prediction, torch.Tensor) else prediction.astype(np.float32)
+        return prediction.float()
     previous += prediction
     previous *= 0.5
     return previous

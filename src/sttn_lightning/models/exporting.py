@@ -34,7 +34,8 @@ from sttn_lightning.models.exported import (
     ExportedModelError,
     encoder_path,
 )
-from sttn_lightning.models.generator import FEATURE_STRIDE, InpaintGenerator, min_working_size
+from sttn_lightning.models.generator import FEATURE_STRIDE, InpaintGenerator
+from sttn_lightning.protocol import check_working_size
 
 ONNX_EXPORTER_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) imports
 EXAMPLE_FRAMES = 3  # traced example length; any count >= 1 runs (examples of 0 or 1 would be specialised)
@@ -89,12 +90,7 @@ def check_export_options(
         raise ExportError(f"precision: expected one of {tuple(EXPORT_DTYPES)}, found {precision!r}")
     if len(size) != 2 or min(size) < 1:
         raise ExportError(f"size: expected [width, height] of positive pixels, found {list(size)}")
-    min_width, min_height = min_working_size(generator_config["patch_grids"])
-    if -(-size[0] // FEATURE_STRIDE) * FEATURE_STRIDE < min_width or -(-size[1] // FEATURE_STRIDE) * FEATURE_STRIDE < min_height:
-        raise ExportError(
-            f"size: {size[0]}x{size[1]} is too small for the generator's patch grids {generator_config['patch_grids']}: "
-            f"pass size=[{min_width},{min_height}] or larger"
-        )
+    check_working_size(size, generator_config["patch_grids"], ExportError)
     window = Path(output)
     if window.suffix != FORMAT_SUFFIXES[format]:
         raise ExportError(f"output: format={format} writes a {FORMAT_SUFFIXES[format]} file, found {window}")
