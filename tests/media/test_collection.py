@@ -236,7 +236,7 @@ class _Frames(Dataset):
         self.videos = videos
 
     def __len__(self):
-        return len(self.videos)
+        return len(self.videos.video_ids)
 
     def __getitem__(self, index):
         return self.videos.read(self.videos.video_ids[index], [index])
