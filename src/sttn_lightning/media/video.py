@@ -190,8 +190,7 @@ class DecordVideo(FrameReader):
         self.num_frames = len(self._reader)
         if self.num_frames == 0:
             raise MediaError(f"{path}: expected a {what} video with frames, found none")
-        height, width = self._reader[0].shape[:2]
-        self.size = Size(int(width), int(height))
+        self.size = Size.of(self._reader[0])
         self.fps = float(self._reader.get_avg_fps())
         self.audio_path = path
 
