@@ -124,26 +124,23 @@ def run_command(hydra_main: Callable[[], object], command: Command) -> None:
         del os.environ[FULL_ERROR_VARIABLE], os.environ[SET_BY_CLI_VARIABLE]
 
 
-def config_text(config_name: str) -> str:
-    return (resources.files(CONFIG_MODULE) / f"{config_name}.yaml").read_text(encoding="utf-8")
+def config_lines(config_name: str, line: re.Pattern) -> list[re.Match]:
+    """The lines of a primary config that ``line`` matches, except those naming NOT_OPTIONS (by its first group)."""
+    text = (resources.files(CONFIG_MODULE) / f"{config_name}.yaml").read_text(encoding="utf-8")
+    return [match for match in map(line.match, text.splitlines()) if match and match[1] not in NOT_OPTIONS]
 
 
 def options(config_name: str) -> list[tuple[str, str, str]]:
     """(key, default as written, documentation) of every top-level option of a primary config."""
     return [
         (match["key"], "required" if match["value"] == "???" else match["value"], (match["doc"] or "").strip())
-        for match in map(OPTION_LINE.match, config_text(config_name).splitlines())
-        if match and match["key"] not in NOT_OPTIONS
+        for match in config_lines(config_name, OPTION_LINE)
     ]
 
 
 def default_groups(config_name: str) -> list[tuple[str, str, str]]:
     """(group, default choice, documentation) of the documented group lines of a config's defaults list."""
-    return [
-        (match["group"], match["choice"], match["doc"].strip())
-        for match in map(GROUP_LINE.match, config_text(config_name).splitlines())
-        if match and match["group"] not in NOT_OPTIONS
-    ]
+    return [(match["group"], match["choice"], match["doc"].strip()) for match in config_lines(config_name, GROUP_LINE)]
 
 
 def group_choices(groups: list[str]) -> dict[str, list[str]]:

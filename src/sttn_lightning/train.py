@@ -119,9 +119,7 @@ def _run_summary(trainer: L.Trainer, before: dict[str, float], after: dict[str, 
     for callback in trainer.callbacks:
         if isinstance(callback, ModelCheckpoint):
             paths = (("Best checkpoint", callback.best_model_path), ("Last checkpoint", callback.last_model_path))
-            for label, path in paths:
-                if path:
-                    lines.append(f"{label}: {path}")
+            lines += [f"{label}: {path}" for label, path in paths if path]
         elif isinstance(callback, GeneratorExport):
             lines.append(f"Exported generator ({{'netG': ...}} format): {callback.path}")
         elif isinstance(callback, ValidationSamplePanel) and callback.last_video_path is not None:

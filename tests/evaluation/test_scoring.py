@@ -60,8 +60,8 @@ def test_frames_without_holes_have_no_hole_score():
 def test_dataset_psnr_is_frame_weighted_not_video_weighted():
     dataset = DatasetScores()
     truth_a, truth_b = _video(3, frames=1), _video(4, frames=3)
-    dataset.add(score_video("a", truth_a + 1, truth_a, _holes(1), with_ewarp=False))  # MSE 1
-    dataset.add(score_video("b", truth_b + 2, truth_b, _holes(3), with_ewarp=False))  # MSE 4
+    dataset.videos.append(score_video("a", truth_a + 1, truth_a, _holes(1), with_ewarp=False))  # MSE 1
+    dataset.videos.append(score_video("b", truth_b + 2, truth_b, _holes(3), with_ewarp=False))  # MSE 4
     expected = (20 * math.log10(255) + 3 * 20 * math.log10(255 / 2)) / 4
     summary = dataset.summary()
     assert summary["psnr"] == pytest.approx(expected)

@@ -32,7 +32,7 @@ def test_lossless_layouts_read_exact_frames(request, fixture, layout, reader_typ
     assert videos.layout == layout == detect_layout(root)
     assert isinstance(videos.reader("b"), reader_type)
     videos.validate()
-    assert videos.video_ids == SPLIT["train"] and len(videos) == 3
+    assert videos.video_ids == SPLIT["train"] and len(videos.video_ids) == 3
     assert videos.num_frames("b") == COUNTS["b"]
     assert videos.frame_size("b") == Size(WIDTH, HEIGHT)
     expected = tiny_video(1, COUNTS["b"])
@@ -236,7 +236,7 @@ class _Frames(Dataset):
         self.videos = videos
 
     def __len__(self):
-        return len(self.videos)
+        return len(self.videos.video_ids)
 
     def __getitem__(self, index):
         return self.videos.read(self.videos.video_ids[index], [index])

@@ -16,7 +16,7 @@ from sttn_lightning.media import (
     write_mask_folder,
 )
 from sttn_lightning.media.images import to_holes
-from sttn_lightning.media.masks import BoxMasks, BoxMaskSet, FolderMasks, FolderMaskSet, GeneratedMaskSet, SingleMask
+from sttn_lightning.media.masks import BoxMaskSet, FolderMasks, FolderMaskSet, GeneratedMaskSet, SingleMask
 from sttn_lightning.protocol import resize_masks, working_holes
 from tests.data.conftest import COUNTS, HEIGHT, WIDTH, write_mask_folders
 from tests.inference.conftest import box_mask, write_mask
@@ -99,7 +99,7 @@ def test_array_masks_binarise_and_check_their_layout():
 
 
 def test_centred_box_reader():
-    reader = BoxMasks(Size(6, 4), (0.5, 0.5))
+    reader = BoxMaskSet((0.5, 0.5)).reader("any", 3, Size(6, 4))
     expected = np.zeros((4, 6), np.uint8)
     expected[1:3, 1:4] = 1
     assert (reader.count, reader.size) == (None, Size(6, 4))

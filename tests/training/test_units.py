@@ -13,7 +13,7 @@ from torch import nn
 from sttn_lightning.callbacks import sample_panel
 from sttn_lightning.ema import frozen_copy, update_ema_
 from sttn_lightning.models.checkpoint import CheckpointError
-from sttn_lightning.schedules import StepDecay, step_decay_factor
+from sttn_lightning.schedules import StepDecay
 from sttn_lightning.protocol import composite
 from sttn_lightning.resilience import resolve_ckpt_path
 
@@ -23,11 +23,11 @@ from sttn_lightning.resilience import resolve_ckpt_path
     [(0, 1.0), (149_999, 1.0), (150_000, 0.1), (299_999, 0.1), (300_000, 0.01), (499_999, 0.01)],
 )
 def test_youtube_vos_step_decay(iteration: int, expected: float) -> None:
-    assert step_decay_factor(iteration, step=150_000, gamma=0.1, cap=300_000) == pytest.approx(expected)
+    assert StepDecay(step=150_000, gamma=0.1, cap=300_000)(iteration) == pytest.approx(expected)
 
 
 def test_davis_step_decay_drops_once_at_300k() -> None:
-    factors = [step_decay_factor(i, step=300_000, gamma=0.1, cap=300_000) for i in (0, 299_999, 300_000, 499_999)]
+    factors = [StepDecay(step=300_000, gamma=0.1, cap=300_000)(i) for i in (0, 299_999, 300_000, 499_999)]
     assert factors == pytest.approx([1.0, 1.0, 0.1, 0.1])
 
 

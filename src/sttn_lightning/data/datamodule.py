@@ -177,14 +177,13 @@ class VideoInpaintingDataModule(LightningDataModule):
         # An own generator for the loader's worker base seed: iterating a loader then draws
         # nothing from torch's global stream, so validation and new epochs leave the training
         # run's global random state as it was, and a resumed run's stream matches.
-        generator = torch.Generator().manual_seed(self.seed + seed_offset)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            generator=generator,
+            generator=torch.Generator().manual_seed(self.seed + seed_offset),
             **kwargs,
         )
 

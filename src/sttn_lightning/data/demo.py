@@ -34,10 +34,6 @@ PHOTOS = tuple(PHOTO_LOADERS)
 MARKER = "demo.json"
 
 
-def _photo(name: str) -> np.ndarray:
-    return np.ascontiguousarray(PHOTO_LOADERS[name]()[..., :3])
-
-
 def _camera_frames(photo: np.ndarray, rng: np.random.Generator, num_frames: int, height: int, width: int) -> np.ndarray:
     """A smooth pan (linear centre path) and zoom (half a cosine) over the photo, RGB uint8 (t, H, W, 3)."""
     photo_h, photo_w = photo.shape[:2]
@@ -84,16 +80,16 @@ def _write_dataset(folder: Path, settings: dict) -> None:
     num_test = settings["num_test_videos"]
     for index, video_id in enumerate(names):
         rng = video_seed(settings["seed"], video_id)
-        frames = _camera_frames(_photo(PHOTOS[index % len(PHOTOS)]), rng, settings["num_frames"], settings["height"], settings["width"])
+        photo = np.ascontiguousarray(PHOTO_LOADERS[PHOTOS[index % len(PHOTOS)]]()[..., :3])
+        frames = _camera_frames(photo, rng, settings["num_frames"], settings["height"], settings["width"])
         _add_moving_shapes(frames, rng)
         video_dir = folder / "JPEGImages" / video_id
         video_dir.mkdir(parents=True)
         for t, frame in enumerate(frames):
             cv2.imwrite(str(video_dir / f"{t:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    counts = {video_id: settings["num_frames"] for video_id in names}
     train, test = names[: len(names) - num_test], names[len(names) - num_test :]
-    (folder / "train.json").write_text(json.dumps({v: counts[v] for v in train}, indent=1))
-    (folder / "test.json").write_text(json.dumps({v: counts[v] for v in test}, indent=1))
+    (folder / "train.json").write_text(json.dumps({v: settings["num_frames"] for v in train}, indent=1))
+    (folder / "test.json").write_text(json.dumps({v: settings["num_frames"] for v in test}, indent=1))
     for video_id in test:
         rng = video_seed(settings["seed"] + 1, video_id)
         masks = random_video_masks(rng, settings["num_frames"], settings["height"], settings["width"], p_stationary=0.0)

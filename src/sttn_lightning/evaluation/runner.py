@@ -124,5 +124,5 @@ def evaluate_dataset(
 
                 results.stream(video_id, truth, masks, size, mask_dilation, score_and_save)
         collection.close()
-        scores.add(scorer.scores())
+        scores.videos.append(scorer.scores())
     return scores

@@ -125,9 +125,6 @@ class DatasetScores:
 
     videos: list[VideoScores] = field(default_factory=list)
 
-    def add(self, scores: VideoScores) -> None:
-        self.videos.append(scores)
-
     def summary(self) -> dict[str, float | int | None]:
         """The dataset values (see the module docstring); ``None`` where a value is undefined."""
         values: dict[str, float | int | None] = {"videos": len(self.videos), "frames": sum(v.num_frames for v in self.videos)}

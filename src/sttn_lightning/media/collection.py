@@ -156,9 +156,6 @@ class VideoCollection:
             raise MediaError(f"{where}{self.location}: expected at least one video, found none")
         return selected
 
-    def __len__(self) -> int:
-        return len(self.video_ids)
-
     def reader(self, video_id: str) -> FrameReader:
         """This process's reader of a video (kept among the most recently used)."""
         if self._pid != os.getpid():

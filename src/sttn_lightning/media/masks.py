@@ -104,14 +104,6 @@ class ArrayMasks(MaskReader):
         return [(self._masks[position] > 0).astype(np.uint8) for position in positions]
 
 
-class BoxMasks(SingleMask):
-    """A centred box covering ``fraction`` (of the height, of the width) of every frame."""
-
-    def __init__(self, size: Size, fraction: Sequence[float]) -> None:
-        box = centred_box_masks(1, size.height, size.width, (fraction[0], fraction[1]))[0]
-        super().__init__(Path(f"<centred box {fraction[0]:g}x{fraction[1]:g}>"), box)
-
-
 def _same_aspect(size: Size, other: Size) -> bool:
     return abs(size.width * other.height - size.height * other.width) <= ASPECT_TOLERANCE * size.height * other.width
 
@@ -189,7 +181,8 @@ class BoxMaskSet(MaskSet):
         self.fraction = (float(fraction[0]), float(fraction[1]))
 
     def reader(self, video_id: str, num_frames: int, frame_size: Size) -> MaskReader:
-        return BoxMasks(frame_size, self.fraction)
+        box = centred_box_masks(1, frame_size.height, frame_size.width, self.fraction)[0]
+        return SingleMask(Path(f"<centred box {self.fraction[0]:g}x{self.fraction[1]:g}>"), box)
 
 
 class GeneratedMaskSet(MaskSet):

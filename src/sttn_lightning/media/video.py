@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import weakref
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +176,6 @@ class StreamedVideo(FrameReader):
             self._streams.pop().close()
 
 
-def decord_available() -> bool:
-    try:
-        import decord  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class DecordVideo(FrameReader):
     """A video file read by decord, for scattered frames (training clips); needs the decord package."""
 
@@ -197,8 +190,7 @@ class DecordVideo(FrameReader):
         self.num_frames = len(self._reader)
         if self.num_frames == 0:
             raise MediaError(f"{path}: expected a {what} video with frames, found none")
-        height, width = self._reader[0].shape[:2]
-        self.size = Size(int(width), int(height))
+        self.size = Size.of(self._reader[0])
         self.fps = float(self._reader.get_avg_fps())
         self.audio_path = path
 
@@ -212,6 +204,7 @@ class DecordVideo(FrameReader):
 
 def open_video(path: Path, access: str = "sequential", what: str = "input") -> FrameReader:
     """A reader for a video file: ffmpeg pipes for ``sequential`` access, decord (when installed) for ``random``."""
-    if access == "random" and decord_available():
-        return DecordVideo(path, what)
+    if access == "random":
+        with suppress(ImportError):  # decord is not installed: the pipes serve random access too
+            return DecordVideo(path, what)
     return StreamedVideo(path, what)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -84,19 +83,19 @@ def psnr(pred: np.ndarray, target: np.ndarray, hole: np.ndarray | None = None) -
     return 20.0 * math.log10(255.0 / math.sqrt(mse))
 
 
-def ssim_window(height: int, width: int, win_size: int = SSIM_WIN_SIZE) -> int:
-    """The SSIM window used for an (height, width) frame: the largest odd size <= win_size that fits."""
-    window = min(win_size, height, width)
+def ssim_window(height: int, width: int) -> int:
+    """The SSIM window used for an (height, width) frame: the largest odd size <= SSIM_WIN_SIZE that fits."""
+    window = min(SSIM_WIN_SIZE, height, width)
     window -= 1 - window % 2
     if window < 3:
         raise ValueError(f"SSIM needs frames of at least 3x3 pixels, found {height}x{width}")
     return window
 
 
-def ssim(pred: np.ndarray, target: np.ndarray, hole: np.ndarray | None = None, win_size: int = SSIM_WIN_SIZE) -> float:
+def ssim(pred: np.ndarray, target: np.ndarray, hole: np.ndarray | None = None) -> float:
     """SSIM of one (H, W, 3) 0-255 frame: the papers' frame mean, or the SSIM map's mean over holes."""
     _check_frame_pair(pred, target, hole)
-    window = ssim_window(pred.shape[0], pred.shape[1], win_size)
+    window = ssim_window(pred.shape[0], pred.shape[1])
     options = {"data_range": 255, "channel_axis": -1, "win_size": window}
     if hole is None:
         return float(structural_similarity(pred, target, **options))
@@ -179,5 +178,5 @@ class VideoPSNR(_FrameAveragedMetric):
 class VideoSSIM(_FrameAveragedMetric):
     """Frame-averaged SSIM of the papers (win_size 65, clamped for small frames; see module doc)."""
 
-    def __init__(self, region: Region = "frame", win_size: int = SSIM_WIN_SIZE, **kwargs) -> None:
-        super().__init__(partial(ssim, win_size=win_size), region, **kwargs)
+    def __init__(self, region: Region = "frame", **kwargs) -> None:
+        super().__init__(ssim, region, **kwargs)

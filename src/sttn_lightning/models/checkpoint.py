@@ -87,6 +87,8 @@ def write_atomically(writers: Mapping[Path, Callable[[Path], None]]) -> None:
     A failure leaves no temporary file and no target replaced; a kill leaves every target whole
     (its previous version or the new one). The files get the usual permissions (umask), not mkstemp's 0600.
     """
+    umask = os.umask(0)  # read by setting it: restored at once
+    os.umask(umask)
     temporary: dict[Path, Path] = {}
     renamed: list[Path] = []
     try:
@@ -96,7 +98,7 @@ def write_atomically(writers: Mapping[Path, Callable[[Path], None]]) -> None:
             os.close(handle)
             temporary[path] = Path(name)
             write(temporary[path])
-            os.chmod(temporary[path], 0o666 & ~_umask())
+            os.chmod(temporary[path], 0o666 & ~umask)
         for path, temp in temporary.items():
             os.replace(temp, path)
             renamed.append(path)
@@ -104,12 +106,6 @@ def write_atomically(writers: Mapping[Path, Callable[[Path], None]]) -> None:
         for path in (*temporary.values(), *renamed):
             path.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def infer_generator_config(state_dict: Mapping[str, Tensor], path: str | os.PathLike = "<state dict>") -> dict:

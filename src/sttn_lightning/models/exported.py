@@ -56,10 +56,6 @@ def _read_part(path: Path, kind: str, load: Callable[[Path], tuple[Any, str | No
     except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf types, not subclasses of one base
         message = " ".join(str(error).split())
         raise ExportedModelError(f"{path}: not a readable {kind}: {message}") from error
-    return part, _parse_metadata(text, path)
-
-
-def _parse_metadata(text: str | None, path: Path) -> dict:
     try:
         metadata = json.loads(text) if text else None
     except json.JSONDecodeError:
@@ -73,7 +69,7 @@ def _parse_metadata(text: str | None, path: Path) -> dict:
         raise ExportedModelError(
             f"{path}: export metadata version {metadata.get('version')!r}, this library reads {METADATA_VERSION}; export again"
         )
-    return metadata
+    return part, metadata
 
 
 class _ExportedGenerator(ABC):
