@@ -176,4 +176,3 @@ def render_help(command: Command) -> str:
         "Your own configs: hydra.searchpath=[file://DIR] or --config-dir DIR. Hydra's flags: --hydra-help.",
     ]
     return "\n".join(lines)
-

@@ -38,7 +38,8 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 def check_working_size(size: Sequence[int], patch_grids: Sequence[Sequence[int]], error: type[Exception]) -> None:
     """Raise ``error`` unless the feature map of ``size`` (a quarter of it, rounded up) holds a pixel per patch of every grid."""
     min_width, min_height = min_working_size(patch_grids)
-    if -(-size[0] // FEATURE_STRIDE) * FEATURE_STRIDE < min_width or -(-size[1] // FEATURE_STRIDE) * FEATURE_STRIDE < min_height:
+    width, height = (-(-side // FEATURE_STRIDE) * FEATURE_STRIDE for side in size[:2])  # as the encoder pads it
+    if width < min_width or height < min_height:
         raise error(
             f"size: {size[0]}x{size[1]} is too small for the generator's patch grids {patch_grids}: "
             f"pass size=[{min_width},{min_height}] or larger"

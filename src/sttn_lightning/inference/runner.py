@@ -113,7 +113,8 @@ class WindowRunner:
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
             with intra_op_threads(self.own_threads):
-                predicted = truncate_pixels(self.blended.pop(index)).to(torch.uint8).cpu().numpy()
+                # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
+                predicted = self.blended.pop(index).to(torch.uint8).cpu().numpy()
             region[...] = composite(predicted, region, prepared.hole_mask[..., None])
         return output
 

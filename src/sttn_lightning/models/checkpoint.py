@@ -84,8 +84,9 @@ def export_generator(model: InpaintGenerator, path: str | os.PathLike) -> Path:
 def write_atomically(writers: Mapping[Path, Callable[[Path], None]]) -> None:
     """Each writer fills a temporary file next to its target; all are renamed once all succeeded.
 
-    A failure leaves no temporary file and no target replaced; a kill leaves every target whole
-    (its previous version or the new one). The files get the usual permissions (umask), not mkstemp's 0600.
+    A failure while writing leaves no temporary file and no target touched; one while renaming removes
+    the targets already renamed, so no mismatched set is left. A kill leaves every target whole (its
+    previous version or the new one). The files get the usual permissions (umask), not mkstemp's 0600.
     """
     umask = os.umask(0)  # read by setting it: restored at once
     os.umask(umask)
