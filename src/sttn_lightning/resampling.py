@@ -1,0 +1,208 @@
+"""The working-size protocol's image filters as torch ops, so frames can stay on an accelerator.
+
+Each function reproduces its namesake in ``protocol.py`` (OpenCV and PIL on NumPy arrays), which
+decides which implementation serves a tensor. A filter is its taps along each axis (source pixels
+and weights, found once per pair of sizes and device) applied as gathers and elementwise products,
+so no matmul precision setting of a device can change a result.
+
+- ``resize_crop``: OpenCV's INTER_AREA when an axis shrinks (true area averaging when none grows,
+  its two-tap emulation on both axes when one does), else INTER_LINEAR; in float32, so a uint8
+  pixel may be a grey level off OpenCV's fixed point;
+- ``hole_preserving_resize``: hole wherever OpenCV gives a source hole a positive weight; exact;
+- ``resize_masks``: PIL's nearest, which OpenCV's INTER_NEAREST_EXACT is since OpenCV 5; exact;
+- ``resize_frame``: PIL's bicubic in its fixed point, passes in Pillow 13's order; exact;
+- ``dilate_holes``: OpenCV's 3x3-cross dilation; exact.
+
+Exact against OpenCV 5 with IPP (its x86 wheels) and Pillow 13: OpenCV 4 computes INTER_NEAREST_EXACT in
+fixed point, Pillow 12 always resizes the columns first, OpenCV without IPP rounds float32 bilinear positions.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Sequence
+from functools import lru_cache, partial, reduce
+from operator import add
+
+import torch
+import torch.nn.functional as F
+
+Taps = list[list[tuple[int, float]]]  # per output pixel along an axis: (source index, weight) pairs
+PIL_PRECISION_BITS = 22  # PIL's fixed point for 8-bit images: 32 - 8 - 2 bits
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to float32, as OpenCV's casts round it."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _area_taps(source: int, target: int) -> Taps:
+    """OpenCV's true area averaging along an axis that does not grow (its ``computeResizeAreaTab``)."""
+    scale = 1 / (target / source)
+    taps = []
+    for pixel in range(target):
+        start = pixel * scale
+        end, cell = start + scale, min(scale, source - start)
+        last = min(math.floor(end), source - 1)
+        first = min(math.ceil(start), last)
+        tap = [(first - 1, (first - start) / cell)] if first - start > 1e-3 else []
+        tap += [(index, 1 / cell) for index in range(first, last)]
+        taps.append(tap + [(last, min(end - last, 1, cell) / cell)] if end - last > 1e-3 else tap)
+    return taps
+
+
+def _two_taps(source: int, target: int, kind: str) -> Taps:
+    """Two taps per output pixel: INTER_LINEAR's as OpenCV (``linear``) or IPP (``linear-ipp``) computes them, or INTER_AREA's
+    emulation of area averaging when an axis grows (``area-linear``)."""
+    inverse = target / source
+    scale = 1 / inverse
+    taps = []
+    for pixel in range(target):
+        if kind == "area-linear":
+            index = math.floor(pixel * scale)
+            fraction = _float32((pixel + 1) - (index + 1) * inverse)
+            fraction = fraction - math.floor(fraction) if fraction > 0 else 0.0
+        elif kind == "linear":  # OpenCV rounds the position to float32
+            position = _float32((pixel + 0.5) * scale - 0.5)
+            index = math.floor(position)
+            fraction = position - index
+        else:  # IPP keeps it in double, and takes the next index where the position falls short of it by rounding
+            position = (pixel + 0.5) * (source / target) - 0.5
+            index = math.floor(position + 1e-9)
+            fraction = max(position - index, 0.0)
+        if index < 0 or index >= source - 1:
+            index, fraction = min(max(index, 0), source - 1), 0.0
+        taps.append([(index, 1 - fraction), (index + 1, fraction)] if fraction else [(index, 1.0)])
+    return taps
+
+
+def _bicubic_taps(source: int, target: int) -> Taps:
+    """PIL's antialiased bicubic taps (Keys' kernel, a = -0.5), weights in its fixed point."""
+    scale = source / target
+    stretch = max(scale, 1.0)
+    taps = []
+    for pixel in range(target):
+        center = (pixel + 0.5) * scale
+        low, high = max(int(center - 2 * stretch + 0.5), 0), min(int(center + 2 * stretch + 0.5), source)
+        weights = [_keys((index - center + 0.5) * (1.0 / stretch)) for index in range(low, high)]
+        total = reduce(add, weights) or 1.0  # summed in order, as PIL does
+        fixed = [int(weight / total * (1 << PIL_PRECISION_BITS) + math.copysign(0.5, weight)) for weight in weights]
+        taps.append([(low + offset, float(weight)) for offset, weight in enumerate(fixed)])
+    return taps
+
+
+def _keys(x: float, a: float = -0.5) -> float:
+    """Keys' cubic convolution kernel, as PIL writes it."""
+    x = abs(x)
+    if x < 1:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    return (((x - 5) * x + 8) * x - 4) * a if x < 2 else 0.0
+
+
+def _nearest_taps(source: int, target: int) -> Taps:
+    """PIL's nearest: from half a step in, a step of the scale per pixel, added up in double and truncated."""
+    scale, position, taps = source / target, source / target * 0.5, []
+    for _ in range(target):
+        taps.append([(min(math.floor(position), source - 1), 1.0)])
+        position += scale
+    return taps
+
+
+TAPS: dict[str, Callable[[int, int], Taps]] = {"area": _area_taps, "bicubic": _bicubic_taps, "nearest": _nearest_taps}
+TAPS |= {kind: partial(_two_taps, kind=kind) for kind in ("area-linear", "linear", "linear-ipp")}
+
+
+@lru_cache(maxsize=256)
+def _tap_tensors(kind: str, source: int, target: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target, K) source indices and weights of the ``kind`` filter on ``device``, short taps padded with zero weights.
+
+    Weights are float32, or int32 in PIL's fixed point (``bicubic``).
+    """
+    taps = TAPS[kind](source, target)
+    width = max(map(len, taps))
+    indices = [[index for index, _ in tap] + [tap[0][0]] * (width - len(tap)) for tap in taps]
+    weights = [[weight for _, weight in tap] + [0.0] * (width - len(tap)) for tap in taps]
+    dtype = torch.int32 if kind == "bicubic" else torch.float32
+    return torch.tensor(indices, device=device), torch.tensor(weights, dtype=torch.float64).to(device, dtype)
+
+
+def _resample(values: torch.Tensor, axis: int, kind: str, target: int, indicator: bool = False) -> torch.Tensor:
+    """``values`` filtered along ``axis`` (0: rows, 1: columns) to ``target`` pixels; with ``indicator``, weights 1 where positive."""
+    indices, weights = _tap_tensors(kind, values.shape[axis], target, values.device)
+    weights = (weights > 0).to(values.dtype) if indicator else weights
+    weights = weights.view(*weights.shape, *[1] * (values.dim() - axis - 1))
+    result = values.index_select(axis, indices[:, 0]) * weights[:, 0]
+    for tap in range(1, indices.shape[1]):
+        result.addcmul_(values.index_select(axis, indices[:, tap]), weights[:, tap])
+    return result
+
+
+def _crop_filter(height: int, width: int, size: Sequence[int]) -> str:
+    """The filter of OpenCV's resize in ``resize_crop``: INTER_AREA when an axis shrinks, else INTER_LINEAR."""
+    if size[0] < width or size[1] < height:
+        return "area-linear" if size[0] > width or size[1] > height else "area"
+    return "linear"
+
+
+def _bilinear(height: int, width: int, float32: bool) -> str:
+    """INTER_LINEAR's taps for a source of ``height`` x ``width``: IPP's where OpenCV hands it the resize (float32, 2x2 or more)."""
+    return "linear-ipp" if float32 and min(height, width) > 1 else "linear"
+
+
+def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """A native crop (H, W[, C]), uint8 or float32, at ``size`` (width, height): area filter when shrinking, bilinear when enlarging."""
+    height, width = image.shape[:2]
+    if (width, height) == tuple(size):
+        return image
+    kind = _crop_filter(height, width, size)
+    kind = _bilinear(height, width, image.dtype == torch.float32) if kind == "linear" else kind
+    values = _resample(_resample(image.float(), 0, kind, size[1]), 1, kind, size[0])
+    if image.dtype != torch.uint8:
+        return values
+    return values.add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)  # halves up, as OpenCV's fixed point and halving area filter
+
+
+def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """A {0, 1} uint8 (H, W) mask at ``size`` where a pixel is hole if a source pixel with a positive weight in it was."""
+    height, width = mask.shape
+    rows = columns = _crop_filter(height, width, size)
+    if rows == "linear":  # as protocol.py enlarges: the rows holding holes along the width, then all rows along the height
+        columns = _bilinear(int(mask.any(dim=1).sum()), width, float32=True)
+        rows = _bilinear(height, size[0], float32=True)
+    values = _resample(_resample(mask.float(), 0, rows, size[1], indicator=True), 1, columns, size[0], indicator=True)
+    return (values > 0).to(torch.uint8)
+
+
+def resize_masks(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """{0, 1} uint8 masks (t, H, W) at ``size`` by nearest neighbour, as the release resizes its masks."""
+    if (masks.shape[2], masks.shape[1]) == tuple(size):
+        return masks
+    rows = _tap_tensors("nearest", masks.shape[1], size[1], masks.device)[0][:, 0]
+    columns = _tap_tensors("nearest", masks.shape[2], size[0], masks.device)[0][:, 0]
+    return masks.index_select(1, rows).index_select(2, columns)
+
+
+def resize_frame(frame: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """A whole uint8 RGB frame (H, W, 3) at ``size`` as PIL's bicubic resizes it: one axis, then the other, rounding between."""
+    height, width = frame.shape[:2]
+    if (width, height) == tuple(size):
+        return frame
+    values, passes = frame.int(), [(1, width, size[0]), (0, height, size[1])]
+    if height - size[1] > max(2 * (width - size[0]), 0):  # Pillow 13 runs the rows first when they shrink most
+        passes.reverse()
+    for axis, source, target in passes:
+        if source != target:  # PIL skips a pass that keeps the size
+            values = _resample(values, axis, "bicubic", target).add_(1 << (PIL_PRECISION_BITS - 1))
+            values = values.bitwise_right_shift_(PIL_PRECISION_BITS).clamp_(0, 255)
+    return values.to(torch.uint8)
+
+
+def dilate_holes(masks: torch.Tensor, iterations: int) -> torch.Tensor:
+    """{0, 1} uint8 masks (H, W) or (t, H, W) grown by a 3x3 cross ``iterations`` times (nothing beyond the border); a new tensor."""
+    grown = masks.clone()
+    for _ in range(iterations):
+        padded = F.pad(grown, (1, 1, 1, 1))
+        neighbours = (padded[..., :-2, 1:-1], padded[..., 2:, 1:-1], padded[..., 1:-1, :-2], padded[..., 1:-1, 2:])
+        grown = reduce(torch.maximum, neighbours, grown)
+    return grown
