@@ -10,6 +10,7 @@ from PIL import Image
 
 from sttn_lightning.media import Size
 from sttn_lightning.protocol import (
+    RELEASE_DILATION,
     composite,
     dilate_holes,
     hole_preserving_resize,
@@ -17,6 +18,7 @@ from sttn_lightning.protocol import (
     resize_crop,
     resize_frame,
     resize_masks,
+    torch_kernels,
     to_model_input,
     to_pixel_values,
     truncate_pixels,
@@ -159,7 +161,7 @@ def test_dilation_with_cross_matches_hand_computed():
     assert unchanged is not mask
     rows, cols = np.mgrid[0:9, 0:9]
     within_four_steps = (np.abs(rows - 4) + np.abs(cols - 4) <= 4).astype(np.uint8)
-    np.testing.assert_array_equal(dilate_holes(np.pad(mask, 2)), within_four_steps)  # the release's 4 iterations
+    np.testing.assert_array_equal(dilate_holes(np.pad(mask, 2), RELEASE_DILATION), within_four_steps)  # the release's 4 iterations
 
 
 def test_working_holes_resize_nearest_then_dilate_with_a_cross():
@@ -214,3 +216,21 @@ def test_composite_takes_holes_from_prediction():
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
     assert frame[0, 1].tolist() == [3, 4, 5], "the frame is left as it was"
+
+
+def test_tensors_are_filtered_by_opencv_on_the_cpu_and_by_torch_ops_under_torch_kernels(monkeypatch):
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    tensor = torch.from_numpy(image)
+    from_opencv = resize_crop(tensor, Size(20, 12))
+    assert isinstance(from_opencv, torch.Tensor)
+    np.testing.assert_array_equal(from_opencv.numpy(), resize_crop(image, Size(20, 12)))
+    def opencv_resize(*args, **kwargs):
+        raise AssertionError("OpenCV ran")
+
+    monkeypatch.setattr(cv2, "resize", opencv_resize)
+    with torch_kernels():
+        from_torch = resize_crop(tensor, Size(20, 12))
+    assert np.abs(from_torch.numpy().astype(int) - from_opencv.numpy()).max() <= 1
+    with pytest.raises(AssertionError, match="OpenCV ran"):
+        resize_crop(tensor, Size(20, 12))  # outside the block, the CPU tensor goes to OpenCV again

@@ -14,11 +14,18 @@ same thing wherever it meets the model:
   output back to [0, 255]; ``truncate_pixels`` clips and truncates as the release's uint8
   conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction;
 - sizes: ``check_working_size`` refuses a working size too small for the generator's patch grids.
+
+The frame and mask functions take NumPy arrays or tensors (a tensor comes back for a tensor).
+OpenCV and PIL define the filters and run them on CPU memory; a tensor on an accelerator goes
+through ``resampling``, the same filters as torch ops, so the inference pipeline keeps its frames
+on the device (``torch_kernels()`` sends CPU tensors there too, to measure or test that path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import cv2
@@ -26,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sttn_lightning import resampling
 from sttn_lightning.media.size import Size
 from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
@@ -33,6 +41,35 @@ CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
+_torch_kernels_on_cpu = False  # set by torch_kernels()
+
+
+@contextmanager
+def torch_kernels() -> Iterator[None]:
+    """Inside the block, CPU tensors are filtered by ``resampling``'s torch ops, as tensors on an accelerator are."""
+    global _torch_kernels_on_cpu
+    previous, _torch_kernels_on_cpu = _torch_kernels_on_cpu, True
+    try:
+        yield
+    finally:
+        _torch_kernels_on_cpu = previous
+
+
+def _on_any_device(torch_version: Callable) -> Callable[[Callable], Callable]:
+    """A NumPy function of one array that also takes a tensor: on the CPU through its NumPy view, elsewhere through ``torch_version``."""
+
+    def wrap(numpy_version: Callable) -> Callable:
+        @functools.wraps(numpy_version)
+        def run(array, *args):
+            if not isinstance(array, torch.Tensor):
+                return numpy_version(array, *args)
+            if array.device.type != "cpu" or _torch_kernels_on_cpu:
+                return torch_version(array, *args)
+            return torch.from_numpy(numpy_version(array.numpy(), *args))
+
+        return run
+
+    return wrap
 
 
 def check_working_size(size: Sequence[int], patch_grids: Sequence[Sequence[int]], error: type[Exception]) -> None:
@@ -46,14 +83,16 @@ def check_working_size(size: Sequence[int], patch_grids: Sequence[Sequence[int]]
         )
 
 
-def resize_frame(frame: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+@_on_any_device(resampling.resize_frame)
+def resize_frame(frame: Array, size: Size | Sequence[int]) -> Array:
     """A whole uint8 RGB frame (H, W, 3) at ``size`` (width, height), as the release resizes (PIL bicubic)."""
     if Size.of(frame) == tuple(size):
         return frame
-    return np.asarray(Image.fromarray(frame).resize(tuple(size), Image.BICUBIC))
+    return np.array(Image.fromarray(frame).resize(tuple(size), Image.BICUBIC))
 
 
-def resize_crop(image: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+@_on_any_device(resampling.resize_crop)
+def resize_crop(image: Array, size: Size | Sequence[int]) -> Array:
     """A native crop (H, W[, C]) at ``size``: area filter when shrinking, bilinear when enlarging."""
     if Size.of(image) == tuple(size):
         return image
@@ -88,7 +127,8 @@ def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], regi
     return low.lerp_(across.index_select(0, row_high - top), row_weight[:, None, None])
 
 
-def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+@_on_any_device(resampling.resize_masks)
+def resize_masks(masks: Array, size: Size | Sequence[int]) -> Array:
     """{0, 1} masks (t, H, W) at ``size`` by nearest neighbour, as the release resizes its masks.
 
     PIL's nearest, which OpenCV's INTER_NEAREST_EXACT reproduces (plain INTER_NEAREST rounds differently).
@@ -98,7 +138,8 @@ def resize_masks(masks: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
     return np.stack([cv2.resize(mask, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for mask in masks])
 
 
-def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+@_on_any_device(resampling.hole_preserving_resize)
+def hole_preserving_resize(mask: Array, size: Size | Sequence[int]) -> Array:
     """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
 
     The filter is separable, so only the rows holding holes are resized along the width (not so
@@ -114,7 +155,8 @@ def hole_preserving_resize(mask: np.ndarray, size: Size | Sequence[int]) -> np.n
     return (resize_crop(across, size) > 0).astype(np.uint8)
 
 
-def dilate_holes(masks: np.ndarray, iterations: int = RELEASE_DILATION) -> np.ndarray:
+@_on_any_device(resampling.dilate_holes)
+def dilate_holes(masks: Array, iterations: int) -> Array:
     """{0, 1} masks (H, W) or (t, H, W) grown by a 3x3 cross ``iterations`` times."""
     if iterations <= 0:
         return masks.copy()
@@ -147,7 +189,8 @@ def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
 def composite(prediction: Array, frame: Array, holes: Array) -> Array:
     """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
 
-    Arrays: channels last, one shape and dtype, holes (..., 1); a pixel is copied as one element.
+    Tensors: any shapes that broadcast. NumPy arrays: channels last, one shape and dtype, holes
+    (..., 1); a pixel is copied as one element (faster than ``torch.where`` on a CPU).
     """
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)

@@ -9,6 +9,7 @@ from contextlib import closing
 import numpy as np
 
 import pytest
+import torch
 
 from sttn_lightning.inference.background import BackgroundConsumer
 from sttn_lightning.inference.frame_cache import DECODE_CHUNK, FrameCache, Holes
@@ -69,13 +70,13 @@ def test_the_frame_cache_reads_ahead_in_its_reader_thread():
             return super()._read(indices)
 
     holes = Holes(ArrayMasks(np.zeros((40, 8, 12), np.uint8)), Size(12, 8), 0)
-    with closing(FrameCache(Recording(frames), holes, [None] * 40, read_ahead=True)) as cache:
+    with closing(FrameCache(Recording(frames), holes, [None] * 40, torch.device("cpu"), read_ahead=True)) as cache:
         cache.ensure(range(5))
         cache.ensure(range(DECODE_CHUNK, DECODE_CHUNK + 5))  # served from the chunk read ahead
     assert readers[0] == ("sttn-reader_0", list(range(DECODE_CHUNK)))
     assert readers[1] == ("sttn-reader_0", list(range(DECODE_CHUNK, 2 * DECODE_CHUNK)))
     assert all(name.startswith("sttn-reader") for name, _ in readers)
     readers.clear()
-    with closing(FrameCache(Recording(frames), holes, [None] * 40, read_ahead=False)) as cache:
+    with closing(FrameCache(Recording(frames), holes, [None] * 40, torch.device("cpu"), read_ahead=False)) as cache:
         cache.ensure(range(5))
     assert readers == [("sttn-reader_0", list(range(DECODE_CHUNK)))]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from sttn_lightning.inference.frame_cache import Holes
 from sttn_lightning.inference.roi import Box, mask_bbox
@@ -26,8 +27,8 @@ def test_boxes_and_holes_in_them_equal_the_whole_frames_dilated_holes(mask_size,
     assert boxes == [mask_bbox(hole) for hole in expected]
     assert boxes[4] is None
     indices = [index for index, box in enumerate(boxes) if box is not None]
-    for index, in_box in zip(indices, holes.read_in(indices, [boxes[index] for index in indices])):
-        np.testing.assert_array_equal(in_box, expected[index][boxes[index].slices])
+    for index, in_box in zip(indices, holes.read_in(indices, [boxes[index] for index in indices], torch.device("cpu"))):
+        np.testing.assert_array_equal(in_box.numpy(), expected[index][boxes[index].slices])
 
 
 def test_a_grown_box_is_clipped_to_its_limit():

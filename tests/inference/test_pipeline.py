@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from sttn_lightning.inference import inpaint_frames, inpaint_video, runner
+from sttn_lightning.protocol import torch_kernels, working_holes
 from tests.inference.conftest import (
     TINY_SIZE,
     box_mask,
@@ -166,3 +167,43 @@ def test_on_a_cpu_the_generator_runs_on_every_thread_and_the_pipelines_own_ops_o
         torch.set_num_threads(threads)
     assert {name for name, _ in seen} == {"encode", "decode", "blend"}
     assert all(count == (1 if name == "blend" else 2) for name, count in seen)
+
+
+def test_cudnn_times_its_algorithms_during_a_run_and_not_after(tiny_generator, monkeypatch):
+    seen = []
+    encode = tiny_generator.encode
+    monkeypatch.setattr(tiny_generator, "encode", lambda batch: seen.append(torch.backends.cudnn.benchmark) or encode(batch))
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    frames = make_frames(6, 40, 24)
+    inpaint_frames(frames, np.repeat(box_mask(40, 24, 10, 5, 20, 15)[None], 6, axis=0), tiny_generator, size=TINY_SIZE)
+    assert seen and all(seen)
+    assert torch.backends.cudnn.benchmark is False, "restored after the run"
+
+
+@pytest.mark.parametrize(
+    "protocol, width, height",
+    [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)],  # shrinking; a crop growing in x, shrinking in y; release
+)
+def test_the_accelerators_torch_kernels_inpaint_as_opencv_and_pil_do(tiny_generator, monkeypatch, protocol, width, height):
+    frames = make_frames(12, width, height, seed=5)
+    masks = np.repeat(box_mask(width, height, width // 4, height // 3, width // 2, height // 2)[None], 12, axis=0)
+    masks[:, height - 9, :] = 1  # a thin line across the frame
+    options = dict(size=TINY_SIZE, protocol=protocol, precision="fp32")
+    opencv = inpaint_frames(frames, masks, tiny_generator, **options)
+
+    def unavailable(*args, **kwargs):
+        raise AssertionError("OpenCV or PIL was called while the torch kernels should run")
+
+    for module, name in ((cv2, "resize"), (cv2, "dilate"), (Image, "fromarray")):
+        monkeypatch.setattr(module, name, unavailable)
+    with torch_kernels():
+        on_accelerator = inpaint_frames(frames, masks, tiny_generator, **options)
+    monkeypatch.undo()
+    if protocol == "native":  # untouched pixels are the input's, whichever kernels run
+        holes = dilated(masks[0])
+        assert np.array_equal(on_accelerator[:, ~holes], opencv[:, ~holes])
+    else:  # the frame resized by torch's bicubic instead of PIL's: within a grey level
+        holes = working_holes(masks, TINY_SIZE)[0].astype(bool)
+        assert np.abs(on_accelerator[:, ~holes].astype(int) - opencv[:, ~holes]).max() <= 1
+    difference = np.abs(on_accelerator[:, holes].astype(int) - opencv[:, holes])
+    assert difference.mean() <= 0.5 and difference.max() <= 8  # a grey level off in an input moves the prediction a little

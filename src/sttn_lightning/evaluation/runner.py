@@ -58,7 +58,7 @@ class GeneratorResults:
         device = options.resolve_device()
         run_pipeline(
             truth, masks, self.generator, device, options,
-            lambda finished: emit(finished.output, finished.source.frame, finished.holes),
+            lambda finished: emit(finished.output, finished.input, finished.holes),
         )
 
 

@@ -1,9 +1,10 @@
-"""Decoded frames at the protocol's resolution with their dilated holes, kept from first need to last use.
+"""Decoded frames at the protocol's resolution with their dilated holes, on the run's device from first need to last use.
 
 The cache reads sequentially and seeks only far ahead: it holds at most the frames of the current
 window, the references ahead of it, one sequential run (READ_AHEAD frames) and one chunk read
 ahead in the background, a bound set by the options and not by the video's length. A frame's
-holes are kept only inside their box.
+holes are kept only inside their box. A frame crosses to the device once, as decoded uint8; its
+resize (release protocol) and the dilation of its holes run there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
+import torch
 
 from sttn_lightning.inference.roi import Box, mask_bbox
 from sttn_lightning.media import FrameReader, MaskReader, Size
@@ -31,13 +32,13 @@ class Holes:
         self.frame_size = frame_size
         self.dilation = dilation
 
-    def _undilated(self, indices: Sequence[int]) -> list[np.ndarray]:
-        """uint8 {0, 1} (H, W) holes at the frame size (the reader's masks are {0, 1} already)."""
-        return [resize_masks(mask[None], self.frame_size)[0] for mask in self.masks.read(indices)]
+    def _undilated(self, indices: Sequence[int], device: torch.device) -> list[torch.Tensor]:
+        """uint8 {0, 1} (H, W) holes at the frame size on ``device`` (the reader's masks are {0, 1} already)."""
+        return [resize_masks(torch.from_numpy(mask[None]).to(device), self.frame_size)[0] for mask in self.masks.read(indices)]
 
-    def read_in(self, indices: Sequence[int], boxes: Sequence[Box]) -> list[np.ndarray]:
-        """The dilated holes of the given frames inside their ``boxes`` (which hold every hole pixel within reach)."""
-        return [dilate_holes(hole[box.slices], self.dilation) for hole, box in zip(self._undilated(indices), boxes)]
+    def read_in(self, indices: Sequence[int], boxes: Sequence[Box], device: torch.device) -> list[torch.Tensor]:
+        """The dilated holes of the given frames inside their ``boxes`` (which hold every hole pixel within reach), on ``device``."""
+        return [dilate_holes(hole[box.slices], self.dilation) for hole, box in zip(self._undilated(indices, device), boxes)]
 
     def boxes(self, num_frames: int) -> list[Box | None]:
         """Every frame's dilated-hole box, known before the run: the holes' box grown a pixel per side per cross dilation."""
@@ -45,21 +46,22 @@ class Holes:
         return [
             box and box.grown(self.dilation, frame)
             for start in range(0, num_frames, HOLE_SCAN_CHUNK)
-            for box in map(mask_bbox, self._undilated(range(start, min(start + HOLE_SCAN_CHUNK, num_frames))))
+            for hole in self._undilated(range(start, min(start + HOLE_SCAN_CHUNK, num_frames)), torch.device("cpu"))
+            for box in [mask_bbox(hole.numpy())]
         ]
 
 
 @dataclass
 class Prepared:
-    """A decoded frame at the protocol's resolution; its dilated holes are kept only inside their box."""
+    """A decoded frame at the protocol's resolution on the run's device; its dilated holes are kept only inside their box."""
 
-    frame: np.ndarray
+    frame: torch.Tensor  # uint8 RGB (H, W, 3)
     holes: Box | None
-    hole_mask: np.ndarray | None  # uint8 {0, 1} over ``holes``
+    hole_mask: torch.Tensor | None  # uint8 {0, 1} over ``holes``, on the frame's device
 
-    def mask_in(self, box: Box) -> np.ndarray:
+    def mask_in(self, box: Box) -> torch.Tensor:
         """The {0, 1} hole mask over ``box``, which may cover the holes partly or not at all."""
-        mask = np.zeros((box.height, box.width), np.uint8)
+        mask = self.frame.new_zeros((box.height, box.width))
         overlap = self.holes.intersection(box) if self.holes is not None else None
         if overlap is not None:
             mask[overlap.relative(box).slices] = self.hole_mask[overlap.relative(self.holes).slices]
@@ -67,7 +69,7 @@ class Prepared:
 
 
 class FrameCache:
-    """Frames prepared for the run (resized for the release protocol, holes attached), by index.
+    """Frames prepared for the run on ``device`` (resized for the release protocol, holes attached), by index.
 
     Decoding and preparing run in one reader thread: with ``read_ahead`` the next sequential chunk
     is prepared while the model works (worth it when the model runs on an accelerator; on a CPU
@@ -75,8 +77,11 @@ class FrameCache:
     that thread, so the reader is never used from two threads at once.
     """
 
-    def __init__(self, source: FrameReader, holes: Holes, boxes: list[Box | None], read_ahead: bool = True) -> None:
+    def __init__(
+        self, source: FrameReader, holes: Holes, boxes: list[Box | None], device: torch.device, read_ahead: bool = True
+    ) -> None:
         self._source = source
+        self._device = device
         self._holes = holes  # at the protocol's frame size: the release's working size, else the source's
         self._boxes = boxes
         self._frames: dict[int, Prepared] = {}
@@ -88,9 +93,9 @@ class FrameCache:
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
         with_holes = [index for index in indices if self._boxes[index] is not None]
-        holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes])))
+        holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes], self._device)))
         size = self._holes.frame_size  # resize_frame returns a frame already at this size itself
-        frames = zip(indices, self._source.read(indices))
+        frames = ((index, torch.from_numpy(frame).to(self._device)) for index, frame in zip(indices, self._source.read(indices)))
         return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
 
     def ensure(self, indices: Iterable[int]) -> None:

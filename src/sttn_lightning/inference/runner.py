@@ -31,13 +31,18 @@ class FinishedFrame:
     """An output frame with what it was made from: the input at the protocol's resolution and its holes."""
 
     index: int
-    output: np.ndarray  # uint8 RGB (H, W, 3)
-    source: Prepared
+    output: np.ndarray  # uint8 RGB (H, W, 3), on the host
+    source: Prepared  # on the run's device
+
+    @property
+    def input(self) -> np.ndarray:
+        """The frame the model was given, at the protocol's resolution, on the host."""
+        return self.source.frame.cpu().numpy()
 
     @property
     def holes(self) -> np.ndarray:
-        """The dilated {0, 1} holes over the whole frame."""
-        return self.source.mask_in(Box(0, 0, *Size.of(self.output)))
+        """The dilated {0, 1} holes over the whole frame, on the host."""
+        return self.source.mask_in(Box(0, 0, *Size.of(self.output))).cpu().numpy()
 
 
 @contextmanager
@@ -51,11 +56,27 @@ def intra_op_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@contextmanager
+def cudnn_autotuning() -> Iterator[None]:
+    """cuDNN times its algorithms for each new convolution shape inside the block (``cudnn.benchmark``).
+
+    A run meets few shapes (encoder batches of up to a window's frames, a window per length), so the
+    timing is paid a few times; cuDNN's untimed first choice was several times slower and held GBs of
+    workspace for some of them in fp32.
+    """
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 class WindowRunner:
     """The generator calls of one run: encoding with feature reuse, windows, blending, the paste-back.
 
-    Predictions stay on the device from the decoder to the blended hole region of each frame;
-    only a finished frame's hole box is copied back to the host.
+    Everything runs on the device, from the prepared frames to the pasted-back output frame;
+    a finished frame is the one copy back to the host.
     """
 
     def __init__(self, generator: InferenceModel, device: torch.device, options: InpaintOptions) -> None:
@@ -83,10 +104,8 @@ class WindowRunner:
         if not todo:
             return
         size = self.options.size
-        images = np.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo])
-        masks = np.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo])
-        image_batch = to_model_input(images).to(self.device)
-        mask_batch = torch.from_numpy(masks).float()[:, None].to(self.device)
+        image_batch = to_model_input(torch.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo]))
+        mask_batch = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo]).float()[:, None]
         with self._model_call():
             encoded = self.encode(image_batch * (1 - mask_batch))
         for index, feature, mask in zip(todo, encoded, mask_batch):
@@ -108,15 +127,18 @@ class WindowRunner:
                 self.blended[index] = blend(self.blended.get(index), truncate_pixels(pixels))  # truncated per window, as the release
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
-        """The output frame: the input with its hole pixels replaced by the blended prediction (one copy off the device)."""
-        output = prepared.frame.copy()
+        """The output frame: the input with its hole pixels replaced by the blended prediction, copied to the host."""
+        output = prepared.frame.clone()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
             with intra_op_threads(self.own_threads):
                 # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
-                predicted = self.blended.pop(index).to(torch.uint8).cpu().numpy()
-            region[...] = composite(predicted, region, prepared.hole_mask[..., None])
-        return output
+                predicted, holes = self.blended.pop(index).to(torch.uint8), prepared.hole_mask[..., None]
+                if region.device.type == "cpu":  # the NumPy composite copies whole pixels, several times faster there
+                    region.numpy()[...] = composite(predicted.numpy(), region.numpy(), holes.numpy())
+                else:
+                    region.copy_(composite(predicted, region, holes))
+        return output.cpu().numpy()
 
 
 def run_pipeline(
@@ -138,7 +160,7 @@ def run_pipeline(
     plan = make_plan(boxes, frame_size, options)
     runner = WindowRunner(model, device, options)
     read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
-    with closing(FrameCache(source, holes, boxes, read_ahead)) as frames, torch.inference_mode():
+    with closing(FrameCache(source, holes, boxes, device, read_ahead)) as frames, torch.inference_mode(), cudnn_autotuning():
         for step in plan:
             frames.ensure(step.decode)
             if step.runs:
