@@ -14,10 +14,10 @@ CHOSEN = [
     (Size(50, 37), Size(21, 16)),  # both shrink by non-integer ratios
     (Size(12, 10), Size(36, 30)),  # both grow by integer ratios
     (Size(21, 13), Size(50, 31)),  # both grow
-    (Size(7, 13), Size(41, 23)),  # growing where IPP's positions land an ulp past a pixel (columns) or short of it (rows)
+    (Size(7, 13), Size(41, 23)),  # growing where positions computed in double (OpenCV's IPP path) land an ulp off a pixel
     (Size(60, 40), Size(90, 20)),  # one grows, one shrinks: OpenCV's two-tap area emulation
     (Size(40, 60), Size(20, 90)),
-    (Size(90, 40), Size(30, 60)),  # the emulation shrinking by 3 reads two columns in three: thin holes there can vanish
+    (Size(90, 40), Size(30, 60)),  # the emulation shrinking by 3 reads two columns in three (the holes go one axis at a time)
     (Size(60, 40), Size(60, 20)),  # one kept, one shrinks
     (Size(60, 40), Size(90, 40)),  # one kept, one grows
     (Size(1, 7), Size(5, 2)),  # one-pixel axes
@@ -44,7 +44,7 @@ def sparse_masks(rng: np.random.Generator, size: Size) -> list[np.ndarray]:
     return [scattered, dense, lines, dot]
 
 
-def test_resize_crop_is_opencvs_within_a_grey_level_for_uint8_and_1e4_for_float32():
+def test_resize_crop_is_opencvs_within_a_grey_level_for_uint8_and_1e3_for_float32():
     rng = np.random.default_rng(0)
     equal = total = 0
     for source, size in size_pairs(1, 200):
@@ -54,7 +54,8 @@ def test_resize_crop_is_opencvs_within_a_grey_level_for_uint8_and_1e4_for_float3
         equal, total = equal + (resized == expected).sum(), total + expected.size
         values = rng.uniform(0, 255, (source.height, source.width)).astype(np.float32)
         resized = resampling.resize_crop(torch.from_numpy(values), size).numpy()
-        np.testing.assert_allclose(resized, protocol.resize_crop(values, size), rtol=0, atol=1e-4, err_msg=str((source, size)))
+        # OpenCV hands float32 bilinear resizes to IPP, which places pixels in double: weights a few 1e-6 apart
+        np.testing.assert_allclose(resized, protocol.resize_crop(values, size), rtol=0, atol=1e-3, err_msg=str((source, size)))
     assert equal / total > 0.85  # OpenCV's uint8 bilinear branches are fixed point, its area filter float32 as here
 
 

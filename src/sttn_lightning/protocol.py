@@ -39,6 +39,7 @@ from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
 CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
+HOLE_WEIGHT_FLOOR = 1e-6  # far below any weight the crop filters give a pixel (1 / (2 * width) at least)
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 _torch_kernels_on_cpu = False  # set by torch_kernels()
@@ -142,17 +143,22 @@ def resize_masks(masks: Array, size: Size | Sequence[int]) -> Array:
 def hole_preserving_resize(mask: Array, size: Size | Sequence[int]) -> Array:
     """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
 
-    The filter is separable, so only the rows holding holes are resized along the width (not so
-    for OpenCV's area filter when one axis shrinks and the other grows: the whole mask then).
+    One axis at a time with ``resize_crop``'s filter for that axis (area where it shrinks, bilinear
+    where it grows): a working pixel is hole where a hole pixel has a weight in it. (Both axes at
+    once, OpenCV's area filter emulates area averaging with two taps when the other axis grows,
+    and skips pixels.) Only the rows holding holes are resized along the width.
     """
     rows = np.flatnonzero(mask.any(axis=1))
-    (height, width), (new_width, new_height) = mask.shape, size
-    if rows.size == 0 or (new_width - width) * (new_height - height) < 0:
-        return (resize_crop(mask.astype(np.float32), size) > 0).astype(np.uint8)
-    top, bottom = rows[0], rows[-1] + 1
-    across = np.zeros((height, new_width), np.float32)
-    across[top:bottom] = resize_crop(mask[top:bottom].astype(np.float32), (new_width, bottom - top))
-    return (resize_crop(across, size) > 0).astype(np.uint8)
+    across = np.zeros((mask.shape[0], size[0]), np.uint8)
+    if rows.size:
+        top, bottom = rows[0], rows[-1] + 1
+        across[top:bottom] = _weighted_pixels(mask[top:bottom], (size[0], bottom - top))
+    return _weighted_pixels(across, size)
+
+
+def _weighted_pixels(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
+    """uint8 {0, 1}: where ``resize_crop`` gives the mask's pixels a weight (above the ~1e-15 that OpenCV's IPP computes for 0)."""
+    return (resize_crop(mask.astype(np.float32), size) > HOLE_WEIGHT_FLOOR).astype(np.uint8)
 
 
 @_on_any_device(resampling.dilate_holes)

@@ -8,13 +8,13 @@ so no matmul precision setting of a device can change a result.
 - ``resize_crop``: OpenCV's INTER_AREA when an axis shrinks (true area averaging when none grows,
   its two-tap emulation on both axes when one does), else INTER_LINEAR; in float32, so a uint8
   pixel may be a grey level off OpenCV's fixed point;
-- ``hole_preserving_resize``: hole wherever OpenCV gives a source hole a positive weight; exact;
+- ``hole_preserving_resize``: one axis at a time, hole wherever the axis's filter gives a source hole a weight; exact;
 - ``resize_masks``: PIL's nearest, which OpenCV's INTER_NEAREST_EXACT is since OpenCV 5; exact;
 - ``resize_frame``: PIL's bicubic in its fixed point, passes in Pillow 13's order; exact;
 - ``dilate_holes``: OpenCV's 3x3-cross dilation; exact.
 
-Exact against OpenCV 5 with IPP (its x86 wheels) and Pillow 13: OpenCV 4 computes INTER_NEAREST_EXACT in
-fixed point, Pillow 12 always resizes the columns first, OpenCV without IPP rounds float32 bilinear positions.
+Exact against OpenCV 5 and Pillow 13: OpenCV 4 computes INTER_NEAREST_EXACT in fixed point, Pillow 12
+always resizes the columns first.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def _area_taps(source: int, target: int) -> Taps:
 
 
 def _two_taps(source: int, target: int, kind: str) -> Taps:
-    """Two taps per output pixel: INTER_LINEAR's as OpenCV (``linear``) or IPP (``linear-ipp``) computes them, or INTER_AREA's
-    emulation of area averaging when an axis grows (``area-linear``)."""
+    """Two taps per output pixel: INTER_LINEAR's as OpenCV computes them (``linear``), or INTER_AREA's emulation of area
+    averaging when an axis grows (``area-linear``)."""
     inverse = target / source
     scale = 1 / inverse
     taps = []
@@ -63,14 +63,10 @@ def _two_taps(source: int, target: int, kind: str) -> Taps:
             index = math.floor(pixel * scale)
             fraction = _float32((pixel + 1) - (index + 1) * inverse)
             fraction = fraction - math.floor(fraction) if fraction > 0 else 0.0
-        elif kind == "linear":  # OpenCV rounds the position to float32
+        else:  # OpenCV rounds the position to float32
             position = _float32((pixel + 0.5) * scale - 0.5)
             index = math.floor(position)
             fraction = position - index
-        else:  # IPP keeps it in double, and takes the next index where the position falls short of it by rounding
-            position = (pixel + 0.5) * (source / target) - 0.5
-            index = math.floor(position + 1e-9)
-            fraction = max(position - index, 0.0)
         if index < 0 or index >= source - 1:
             index, fraction = min(max(index, 0), source - 1), 0.0
         taps.append([(index, 1 - fraction), (index + 1, fraction)] if fraction else [(index, 1.0)])
@@ -110,7 +106,7 @@ def _nearest_taps(source: int, target: int) -> Taps:
 
 
 TAPS: dict[str, Callable[[int, int], Taps]] = {"area": _area_taps, "bicubic": _bicubic_taps, "nearest": _nearest_taps}
-TAPS |= {kind: partial(_two_taps, kind=kind) for kind in ("area-linear", "linear", "linear-ipp")}
+TAPS |= {kind: partial(_two_taps, kind=kind) for kind in ("area-linear", "linear")}
 
 
 @lru_cache(maxsize=256)
@@ -145,18 +141,12 @@ def _crop_filter(height: int, width: int, size: Sequence[int]) -> str:
     return "linear"
 
 
-def _bilinear(height: int, width: int, float32: bool) -> str:
-    """INTER_LINEAR's taps for a source of ``height`` x ``width``: IPP's where OpenCV hands it the resize (float32, 2x2 or more)."""
-    return "linear-ipp" if float32 and min(height, width) > 1 else "linear"
-
-
 def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """A native crop (H, W[, C]), uint8 or float32, at ``size`` (width, height): area filter when shrinking, bilinear when enlarging."""
     height, width = image.shape[:2]
     if (width, height) == tuple(size):
         return image
     kind = _crop_filter(height, width, size)
-    kind = _bilinear(height, width, image.dtype == torch.float32) if kind == "linear" else kind
     values = _resample(_resample(image.float(), 0, kind, size[1]), 1, kind, size[0])
     if image.dtype != torch.uint8:
         return values
@@ -164,14 +154,14 @@ def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """A {0, 1} uint8 (H, W) mask at ``size`` where a pixel is hole if a source pixel with a positive weight in it was."""
-    height, width = mask.shape
-    rows = columns = _crop_filter(height, width, size)
-    if rows == "linear":  # as protocol.py enlarges: the rows holding holes along the width, then all rows along the height
-        columns = _bilinear(int(mask.any(dim=1).sum()), width, float32=True)
-        rows = _bilinear(height, size[0], float32=True)
-    values = _resample(_resample(mask.float(), 0, rows, size[1], indicator=True), 1, columns, size[0], indicator=True)
-    return (values > 0).to(torch.uint8)
+    """A {0, 1} uint8 (H, W) mask at ``size``, one axis at a time: hole where a hole pixel has a weight in the axis's filter."""
+    holes = mask
+    for axis, target in ((1, size[0]), (0, size[1])):
+        source = holes.shape[axis]
+        if source != target:
+            kind = "area" if target < source else "linear"
+            holes = (_resample(holes.float(), axis, kind, target, indicator=True) > 0).to(torch.uint8)
+    return holes if holes is not mask else mask.clone()
 
 
 def resize_masks(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
