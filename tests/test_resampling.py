@@ -203,3 +203,20 @@ def test_results_keep_the_device_and_dtype_and_are_new_tensors(device):
         assert all(result.data_ptr() not in (frame.data_ptr(), mask.data_ptr()) for result, _ in results)
     assert resampling.resize_crop(frame, (30, 20)) is frame and resampling.resize_frame(frame, (30, 20)) is frame
     assert resampling.resize_masks(mask[None], (30, 20)).shape == (1, 20, 30)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none; run on a GPU machine)")
+def test_on_cuda_the_filters_give_the_cpus_pixels():
+    rng = np.random.default_rng(9)
+    for source, size in CHOSEN:
+        image = torch.from_numpy(rng.integers(0, 256, (source.height, source.width, 3), dtype=np.uint8))
+        mask = torch.from_numpy(sparse_masks(rng, source)[0])
+        on_cuda, on_cpu = resampling.resize_crop(image.cuda(), size).cpu().numpy(), resampling.resize_crop(image, size).numpy()
+        assert np.abs(on_cuda.astype(int) - on_cpu).max() <= 1  # float32 sums, which a GPU may fuse differently
+        for function, value in (  # integer or {0, 1} arithmetic: the same everywhere
+            (resampling.resize_frame, image),
+            (resampling.hole_preserving_resize, mask),
+            (resampling.resize_masks, mask[None]),
+        ):
+            np.testing.assert_array_equal(function(value.cuda(), size).cpu().numpy(), function(value, size).numpy(), err_msg=str(function))
+        np.testing.assert_array_equal(resampling.dilate_holes(mask.cuda(), 3).cpu().numpy(), resampling.dilate_holes(mask, 3).numpy())
