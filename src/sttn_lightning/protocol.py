@@ -39,7 +39,9 @@ from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
 CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
-HOLE_WEIGHT_FLOOR = 1e-6  # far below any weight the crop filters give a pixel (1 / (2 * width) at least)
+# a source pixel's weight in a working pixel: 1e-8 at least (1e-4 per axis, for frames up to 5,000 pixels
+# a side), where OpenCV's IPP path gives about 1e-15 for a weight of 0
+HOLE_WEIGHT_FLOOR = 1e-10
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 _torch_kernels_on_cpu = False  # set by torch_kernels()
@@ -149,16 +151,11 @@ def hole_preserving_resize(mask: Array, size: Size | Sequence[int]) -> Array:
     and skips pixels.) Only the rows holding holes are resized along the width.
     """
     rows = np.flatnonzero(mask.any(axis=1))
-    across = np.zeros((mask.shape[0], size[0]), np.uint8)
+    across = np.zeros((mask.shape[0], size[0]), np.float32)
     if rows.size:
         top, bottom = rows[0], rows[-1] + 1
-        across[top:bottom] = _weighted_pixels(mask[top:bottom], (size[0], bottom - top))
-    return _weighted_pixels(across, size)
-
-
-def _weighted_pixels(mask: np.ndarray, size: Size | Sequence[int]) -> np.ndarray:
-    """uint8 {0, 1}: where ``resize_crop`` gives the mask's pixels a weight (above the ~1e-15 that OpenCV's IPP computes for 0)."""
-    return (resize_crop(mask.astype(np.float32), size) > HOLE_WEIGHT_FLOOR).astype(np.uint8)
+        across[top:bottom] = resize_crop(mask[top:bottom].astype(np.float32), (size[0], bottom - top))
+    return (resize_crop(across, size) > HOLE_WEIGHT_FLOOR).astype(np.uint8)
 
 
 @_on_any_device(resampling.dilate_holes)
@@ -183,8 +180,14 @@ def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def to_pixel_values(output: Array) -> Array:
-    """The model's output in [-1, 1] to pixel values in [0, 255] (float; blending happens at this scale)."""
-    return (output + 1) / 2 * 255
+    """The model's output in [-1, 1] to pixel values in [0, 255] (float; blending happens at this scale).
+
+    (output + 1) * 127.5 is the release's (output + 1) / 2 * 255 to the bit: halving is exact, so
+    both round the same product once; scaled in place, one new array instead of three.
+    """
+    values = output + 1
+    values *= 127.5
+    return values
 
 
 def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
