@@ -1,4 +1,4 @@
-"""CPU forward speed and memory of InpaintGenerator against the naive release oracle, in one run.
+"""Forward speed and memory of InpaintGenerator against the naive release oracle, in one run.
 
 Run from the repository root: ``.venv/bin/python benchmarks/generator.py``. Times the default
 generator on 432x240 clips (float32 and bf16 autocast) and the oracle (float32) with the same
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--width", type=int, default=432)
     parser.add_argument("--memory", action="store_true", help="peak memory of one forward instead of speed")
-    parser.add_argument("--device", default="cpu", help="--memory only: cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--measure", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -135,24 +135,32 @@ def main() -> None:
     args.frames = args.frames or [5, 10]
 
     torch.manual_seed(0)
+    device = torch.device(args.device)
     model = InpaintGenerator().eval()
     oracle = ReleaseOracleGenerator().eval()
     oracle.load_state_dict(model.state_dict(), strict=True)
+    model, oracle = model.to(device), oracle.to(device)
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}, TF32 for matmuls/convolutions: "
+              f"{torch.backends.cuda.matmul.allow_tf32}/{torch.backends.cudnn.allow_tf32}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     print(f"{args.width}x{args.height}, batch 1, fastest of {args.repeats} after 1 warm-up, seconds per frame\n")
     print("| frames | oracle fp32 | model fp32 | model bf16 autocast | fp32 speed-up | bf16 speed-up vs oracle fp32 |")
     print("|---|---|---|---|---|---|")
     for frames in args.frames:
-        masks = (torch.rand(1, frames, 1, args.height, args.width) > 0.7).float()
-        masked_frames = (torch.rand(1, frames, 3, args.height, args.width) * 2 - 1) * (1 - masks)
+        masks = (torch.rand(1, frames, 1, args.height, args.width, device=device) > 0.7).float()
+        masked_frames = (torch.rand(1, frames, 3, args.height, args.width, device=device) * 2 - 1) * (1 - masks)
 
         def run(network: torch.nn.Module, autocast: bool) -> Callable[[], torch.Tensor]:
             def forward() -> torch.Tensor:
-                context = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+                context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
                 with torch.no_grad(), context:
-                    return network(masked_frames, masks)
+                    output = network(masked_frames, masks)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                return output
 
             return forward
 

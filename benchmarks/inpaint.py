@@ -72,7 +72,7 @@ def run_child(arguments: argparse.Namespace) -> None:
         compile=arguments.compile,
         progress=False,
     )
-    print(json.dumps({"fps": summary.fps, "seconds": summary.seconds, "peak_rss_mb": summary.peak_rss_mb}))
+    print(json.dumps({"fps": summary.fps, "seconds": summary.seconds, "peak_rss_mb": summary.peak_rss_mb, "peak_device_mb": summary.peak_device_mb}))
 
 
 def generator_alone(generator: InpaintGenerator, arguments: argparse.Namespace) -> dict:
@@ -99,7 +99,8 @@ def generator_alone(generator: InpaintGenerator, arguments: argparse.Namespace) 
             if device.type == "cuda":
                 torch.cuda.synchronize()
             timings.append(time.perf_counter() - started)
-    return {"fps": arguments.frames / timings[-1], "seconds": timings[-1], "peak_rss_mb": peak_rss_mb()}
+    device_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"fps": arguments.frames / timings[-1], "seconds": timings[-1], "peak_rss_mb": peak_rss_mb(), "peak_device_mb": device_mb}
 
 
 def measure(video: Path, mask: Path, output: Path, protocol: str, precision: str, arguments: argparse.Namespace) -> dict:
@@ -131,13 +132,20 @@ def main() -> None:
         return
     print(f"Machine: {machine()}; device {arguments.device}; {arguments.frames}-frame clips, default generator "
           f"(random weights){', compile=true' if arguments.compile else ''}\n")
-    print("| clip | protocol | precision | frames/s | vs release fp32 | share of generator alone | peak RSS (MB) |")
-    print("|---|---|---|---|---|---|---|")
+    on_gpu = arguments.device.startswith("cuda")
+    print("| clip | protocol | precision | frames/s | vs release fp32 | share of generator alone | peak RSS (MB) |"
+          + (" peak GPU (MB) |" if on_gpu else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|" if on_gpu else ""))
+
+    def device_cell(result: dict) -> str:
+        return f" {result['peak_device_mb']:.0f} |" if on_gpu else ""
+
     with tempfile.TemporaryDirectory() as folder:
-        alone = {precision: measure(Path(), Path(), Path(), "generator", precision, arguments)["fps"] for precision in PRECISIONS}
-        for precision, fps in alone.items():
+        alone_results = {precision: measure(Path(), Path(), Path(), "generator", precision, arguments) for precision in PRECISIONS}
+        alone = {precision: result["fps"] for precision, result in alone_results.items()}
+        for precision, result in alone_results.items():
             print(f"| windows of {arguments.frames} frames at {WORKING_SIZE[0]}x{WORKING_SIZE[1]} | generator alone | {precision} | "
-                  f"{fps:.3f} | | 100% | |", flush=True)
+                  f"{result['fps']:.3f} | | 100% | |{device_cell(result)}", flush=True)
         for size in CLIP_SIZES:
             video, mask = write_clip(Path(folder), size, arguments.frames)
             baseline = None
@@ -149,7 +157,7 @@ def main() -> None:
                     print(
                         f"| {size[0]}x{size[1]} | {protocol} | {precision} | {result['fps']:.3f} | "
                         f"{result['fps'] / baseline:.2f}x | {100 * result['fps'] / alone[precision]:.0f}% | "
-                        f"{result['peak_rss_mb']:.0f} |",
+                        f"{result['peak_rss_mb']:.0f} |{device_cell(result)}",
                         flush=True,
                     )
 
