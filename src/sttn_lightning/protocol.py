@@ -39,8 +39,8 @@ from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
 CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
-# a source pixel's weight in a working pixel: 1e-8 at least (1e-4 per axis, for frames up to 5,000 pixels
-# a side), where OpenCV's IPP path gives about 1e-15 for a weight of 0
+# a hole pixel's weight in a working pixel is at least 3e-9 for crops up to 8K (per axis: 1e-3 / scale for
+# the area filter, 1 / (2 * working side) for bilinear); OpenCV's IPP path gives about 1e-15 for a weight of 0
 HOLE_WEIGHT_FLOOR = 1e-10
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
