@@ -207,3 +207,13 @@ def test_the_accelerators_torch_kernels_inpaint_as_opencv_and_pil_do(tiny_genera
         assert np.abs(on_accelerator[:, ~holes].astype(int) - opencv[:, ~holes]).max() <= 1
     difference = np.abs(on_accelerator[:, holes].astype(int) - opencv[:, holes])
     assert difference.mean() <= 0.5 and difference.max() <= 8  # a grey level off in an input moves the prediction a little
+
+
+def test_read_only_clips_are_inpainted_without_warnings(tiny_generator, recwarn):
+    frames = make_frames(6, 40, 24)
+    masks = np.repeat(box_mask(40, 24, 10, 5, 20, 15)[None], 6, axis=0)
+    expected = inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE)
+    frames.setflags(write=False)
+    masks.setflags(write=False)
+    assert np.array_equal(inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE), expected)
+    assert not [warning for warning in recwarn if "not writable" in str(warning.message)]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from sttn_lightning.inference.roi import Box, mask_bbox
@@ -22,6 +23,12 @@ from sttn_lightning.protocol import dilate_holes, resize_frame, resize_masks
 READ_AHEAD = 32  # needed frames up to this far past the last read are decoded in one sequential run
 DECODE_CHUNK = 16  # the shortest sequential run: frames are decoded in order in batches, memory stays bounded
 HOLE_SCAN_CHUNK = 8  # masks read at once while locating the holes before the run
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``, sharing its memory on the CPU; a read-only array (a user's
+    memory-mapped clip) is copied first, as torch has no read-only tensors."""
+    return torch.from_numpy(np.require(array, requirements="W")).to(device)
 
 
 class Holes:
@@ -34,7 +41,7 @@ class Holes:
 
     def _undilated(self, indices: Sequence[int], device: torch.device) -> list[torch.Tensor]:
         """uint8 {0, 1} (H, W) holes at the frame size on ``device`` (the reader's masks are {0, 1} already)."""
-        return [resize_masks(torch.from_numpy(mask[None]).to(device), self.frame_size)[0] for mask in self.masks.read(indices)]
+        return [resize_masks(to_device(mask[None], device), self.frame_size)[0] for mask in self.masks.read(indices)]
 
     def read_in(self, indices: Sequence[int], boxes: Sequence[Box], device: torch.device) -> list[torch.Tensor]:
         """The dilated holes of the given frames inside their ``boxes`` (which hold every hole pixel within reach), on ``device``."""
@@ -95,7 +102,7 @@ class FrameCache:
         with_holes = [index for index in indices if self._boxes[index] is not None]
         holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes], self._device)))
         size = self._holes.frame_size  # resize_frame returns a frame already at this size itself
-        frames = ((index, torch.from_numpy(frame).to(self._device)) for index, frame in zip(indices, self._source.read(indices)))
+        frames = ((index, to_device(frame, self._device)) for index, frame in zip(indices, self._source.read(indices)))
         return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
 
     def ensure(self, indices: Iterable[int]) -> None:
