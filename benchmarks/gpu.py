@@ -25,9 +25,11 @@ def steps(arguments: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """(name, command) of each step, run from the repository root."""
     python, device = sys.executable, arguments.device
     inpaint = [python, "benchmarks/inpaint.py", "--device", device, "--frames", str(arguments.frames)]
+    kernel_test = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_resampling.py", "-k", "cuda"]
+    generator_speed = [python, "benchmarks/generator.py", "--device", device, "--frames", "5", "10", "20", "--repeats", "3"]
     return [
-        ("torch kernels on the GPU give the CPU's pixels", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_resampling.py", "-k", "cuda"]),
-        ("generator speed against the release oracle", [python, "benchmarks/generator.py", "--device", device, "--frames", "5", "10", "20", "--repeats", "3"]),
+        ("torch kernels on the GPU give the CPU's pixels", kernel_test),
+        ("generator speed against the release oracle", generator_speed),
         ("generator memory against the release oracle", [python, "benchmarks/generator.py", "--memory", "--device", device]),
         ("inference pipeline beside the generator alone", inpaint),
         *([("inference pipeline with compile=true", [*inpaint, "--compile"])] if arguments.compile else []),

@@ -72,7 +72,8 @@ def run_child(arguments: argparse.Namespace) -> None:
         compile=arguments.compile,
         progress=False,
     )
-    print(json.dumps({"fps": summary.fps, "seconds": summary.seconds, "peak_rss_mb": summary.peak_rss_mb, "peak_device_mb": summary.peak_device_mb}))
+    figures = {"fps": summary.fps, "seconds": summary.seconds, "peak_rss_mb": summary.peak_rss_mb}
+    print(json.dumps({**figures, "peak_device_mb": summary.peak_device_mb}))
 
 
 def generator_alone(generator: InpaintGenerator, arguments: argparse.Namespace) -> dict:

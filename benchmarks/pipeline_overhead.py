@@ -84,7 +84,8 @@ def main() -> None:
     for label, protocol, width, height in CASES:
         video, masks = clip(width, height, arguments.frames)
         options = InpaintOptions(protocol=protocol, device="cpu", precision="fp32", progress=False)
-        streamed = lambda: run_pipeline(ArrayFrames(video), ArrayMasks(masks), generator, torch.device("cpu"), options, lambda finished: None)
+        def streamed() -> None:
+            run_pipeline(ArrayFrames(video), ArrayMasks(masks), generator, torch.device("cpu"), options, lambda finished: None)
 
         def streamed_with_torch_kernels() -> None:
             with torch_kernels():
