@@ -190,9 +190,9 @@ def resize_frame(frame: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 def dilate_holes(masks: torch.Tensor, iterations: int) -> torch.Tensor:
     """{0, 1} uint8 masks (H, W) or (t, H, W) grown by a 3x3 cross ``iterations`` times (nothing beyond the border); a new tensor."""
-    grown = masks.clone()
+    grown = masks
     for _ in range(iterations):
         padded = F.pad(grown, (1, 1, 1, 1))
         neighbours = (padded[..., :-2, 1:-1], padded[..., 2:, 1:-1], padded[..., 1:-1, :-2], padded[..., 1:-1, 2:])
         grown = reduce(torch.maximum, neighbours, grown)
-    return grown
+    return grown if grown is not masks else masks.clone()
