@@ -76,6 +76,41 @@ def test_inference_imports_without_the_resource_module():
     assert result.returncode == 0, result.stderr
 
 
+FREED_BUFFER_FAULTS = """
+import resource, sys
+import numpy as np
+from sttn_lightning.devices import keep_freed_host_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_host_memory()
+faults = []
+for _ in range(4):  # three frame-sized buffers made and freed, as a run does for every frame
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    buffers = [np.ones(6 * 2**20, np.uint8) for _ in range(3)]
+    del buffers
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(max(faults[1:]))
+"""
+
+
+@pytest.mark.slow  # child processes: the setting is made once per process
+@pytest.mark.skipif(devices._glibc() is None, reason="mallopt is glibc's")
+def test_freed_frame_buffers_are_reused_without_page_faults():
+    def faults(mode: str) -> int:
+        result = subprocess.run([sys.executable, "-c", FREED_BUFFER_FAULTS, mode], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
+
+    pages = 3 * 6 * 2**20 // 4096
+    assert faults("default") > pages // 4  # glibc's defaults: a freed buffer's pages go back and fault in again
+    assert faults("keep") < pages // 20
+
+
+def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert devices._glibc() is None
+    assert devices.keep_freed_host_memory.__wrapped__() is False
+
+
 @pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
 def test_auto_on_cpu_follows_native_bf16(monkeypatch, native_bf16, expected):
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native_bf16)

@@ -180,6 +180,14 @@ def test_cudnn_times_its_algorithms_during_a_run_and_not_after(tiny_generator, m
     assert torch.backends.cudnn.benchmark is False, "restored after the run"
 
 
+def test_a_run_keeps_freed_host_memory_for_its_next_frames(tiny_generator, monkeypatch):
+    calls = []
+    monkeypatch.setattr(runner, "keep_freed_host_memory", lambda: calls.append("kept"))
+    frames = make_frames(3, 40, 24)
+    inpaint_frames(frames, np.repeat(box_mask(40, 24, 10, 5, 20, 15)[None], 3, axis=0), tiny_generator, size=TINY_SIZE)
+    assert calls == ["kept"]
+
+
 @pytest.mark.parametrize(
     "protocol, width, height",
     [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)],  # shrinking; a crop growing in x, shrinking in y; release

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sttn_lightning.devices import PRECISIONS
+from sttn_lightning.devices import PRECISIONS, keep_freed_host_memory
 from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
 from sttn_lightning.inference.options import InpaintOptions
 from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
@@ -154,6 +154,7 @@ def run_pipeline(
     The output size is ``options.size`` for the release protocol, else the source's. Returns the
     number of windows run.
     """
+    keep_freed_host_memory()  # every frame's buffers have the same sizes: reuse them rather than fault in fresh pages
     frame_size = options.output_size(source.size)
     holes = Holes(masks, frame_size, options.mask_dilation)
     boxes = holes.boxes(source.num_frames)
