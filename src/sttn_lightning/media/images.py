@@ -66,7 +66,8 @@ def to_holes(image: np.ndarray) -> np.ndarray:
     """A mask image (H, W[, C]) as uint8 {0, 1} (H, W): any non-zero colour channel is hole, alpha ignored."""
     if image.ndim == 3 and image.shape[2] in (2, 4):
         image = image[..., : image.shape[2] - 1]
-    return (image.reshape(image.shape[0], image.shape[1], -1) > 0).any(axis=2).astype(np.uint8)
+    holes = image > 0 if image.ndim == 2 else (image > 0).any(axis=2)
+    return holes.view(np.uint8)  # NumPy's bools are bytes of 0 and 1: the uint8 mask without a copy
 
 
 def read_mask_image(path: Path) -> np.ndarray:

@@ -101,7 +101,7 @@ class ArrayMasks(MaskReader):
         self.size = Size.of(masks[0])
 
     def _read(self, positions: Sequence[int]) -> list[np.ndarray]:
-        return [(self._masks[position] > 0).astype(np.uint8) for position in positions]
+        return [to_holes(self._masks[position]) for position in positions]
 
 
 def _same_aspect(size: Size, other: Size) -> bool:
