@@ -19,6 +19,7 @@ The frame and mask functions take NumPy arrays or tensors (a tensor comes back f
 OpenCV and PIL define the filters and run them on CPU memory; a tensor on an accelerator goes
 through ``resampling``, the same filters as torch ops, so the inference pipeline keeps its frames
 on the device (``torch_kernels()`` sends CPU tensors there too, to measure or test that path).
+``hole_preserving_resize`` is a maximum, not a filter: ``resampling``'s torch ops serve it everywhere.
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ from sttn_lightning.models.generator import FEATURE_STRIDE, min_working_size
 
 CROSS_KERNEL = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 RELEASE_DILATION = 4  # iterations of the cross dilation in the release's test protocol
-# a hole pixel's weight in a working pixel is at least 3e-9 for crops up to 8K (per axis: 1e-3 / scale for
-# the area filter, 1 / (2 * working side) for bilinear); OpenCV's IPP path gives about 1e-15 for a weight of 0
-HOLE_WEIGHT_FLOOR = 1e-10
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 _torch_kernels_on_cpu = False  # set by torch_kernels()
@@ -141,21 +139,17 @@ def resize_masks(masks: Array, size: Size | Sequence[int]) -> Array:
     return np.stack([cv2.resize(mask, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for mask in masks])
 
 
-@_on_any_device(resampling.hole_preserving_resize)
 def hole_preserving_resize(mask: Array, size: Size | Sequence[int]) -> Array:
     """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
 
-    One axis at a time with ``resize_crop``'s filter for that axis (area where it shrinks, bilinear
-    where it grows): a working pixel is hole where a hole pixel has a weight in it. (Both axes at
-    once, OpenCV's area filter emulates area averaging with two taps when the other axis grows,
-    and skips pixels.) Only the rows holding holes are resized along the width.
+    "Under it": weighed by ``resize_crop``'s filter along each axis (area where the axis shrinks,
+    bilinear where it grows), one axis at a time. (OpenCV's area filter on both axes at once, when
+    one grows, emulates area averaging with two taps and skips pixels.) The torch ops of
+    ``resampling`` on every device: a maximum over each pixel's taps, exact and cheaper than filtering.
     """
-    rows = np.flatnonzero(mask.any(axis=1))
-    across = np.zeros((mask.shape[0], size[0]), np.float32)
-    if rows.size:
-        top, bottom = rows[0], rows[-1] + 1
-        across[top:bottom] = resize_crop(mask[top:bottom].astype(np.float32), (size[0], bottom - top))
-    return (resize_crop(across, size) > HOLE_WEIGHT_FLOOR).astype(np.uint8)
+    if isinstance(mask, torch.Tensor):
+        return resampling.hole_preserving_resize(mask, size)
+    return resampling.hole_preserving_resize(torch.from_numpy(mask), size).numpy()
 
 
 @_on_any_device(resampling.dilate_holes)

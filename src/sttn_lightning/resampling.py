@@ -8,7 +8,7 @@ so no matmul precision setting of a device can change a result.
 - ``resize_crop``: OpenCV's INTER_AREA when an axis shrinks (true area averaging when none grows,
   its two-tap emulation on both axes when one does), else INTER_LINEAR; in float32, so a uint8
   pixel may be a grey level off OpenCV's fixed point;
-- ``hole_preserving_resize``: one axis at a time, hole wherever the axis's filter gives a source hole a weight; exact;
+- ``hole_preserving_resize``: hole wherever each axis's crop filter weighs a hole pixel (the protocol's only implementation);
 - ``resize_masks``: PIL's nearest, which OpenCV's INTER_NEAREST_EXACT is since OpenCV 5; exact;
 - ``resize_frame``: PIL's bicubic in its fixed point, passes in Pillow 13's order; exact;
 - ``dilate_holes``: OpenCV's 3x3-cross dilation; exact.
@@ -123,10 +123,9 @@ def _tap_tensors(kind: str, source: int, target: int, device: torch.device) -> t
     return torch.tensor(indices, device=device), torch.tensor(weights, dtype=torch.float64).to(device, dtype)
 
 
-def _resample(values: torch.Tensor, axis: int, kind: str, target: int, indicator: bool = False) -> torch.Tensor:
-    """``values`` filtered along ``axis`` (0: rows, 1: columns) to ``target`` pixels; with ``indicator``, weights 1 where positive."""
+def _resample(values: torch.Tensor, axis: int, kind: str, target: int) -> torch.Tensor:
+    """``values`` filtered along ``axis`` (0: rows, 1: columns) to ``target`` pixels."""
     indices, weights = _tap_tensors(kind, values.shape[axis], target, values.device)
-    weights = (weights > 0).to(values.dtype) if indicator else weights
     weights = weights.view(*weights.shape, *[1] * (values.dim() - axis - 1))
     result = values.index_select(axis, indices[:, 0]) * weights[:, 0]
     for tap in range(1, indices.shape[1]):
@@ -153,15 +152,36 @@ def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return values.add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)  # halves up, as OpenCV's fixed point and halving area filter
 
 
+def _taps_meeting(holes: torch.Tensor, axis: int, target: int) -> tuple[slice, torch.Tensor] | None:
+    """The outputs along ``axis`` whose filter weighs a hole, with their (outputs, K) source indices; None without holes."""
+    occupied = holes.amax(dim=1 - axis).nonzero()[:, 0]
+    if occupied.numel() == 0:
+        return None
+    first, last = int(occupied[0]), int(occupied[-1])
+    if holes.shape[axis] == target:
+        return slice(first, last + 1), torch.arange(first, last + 1, device=holes.device)[:, None]
+    kind = "area" if target < holes.shape[axis] else "linear"  # resize_crop's filter along this axis; all its taps weigh > 0
+    indices = _tap_tensors(kind, holes.shape[axis], target, holes.device)[0]
+    meeting = ((indices >= first) & (indices <= last)).any(dim=1).nonzero()[:, 0]
+    start, stop = int(meeting[0]), int(meeting[-1]) + 1
+    return slice(start, stop), indices[start:stop]
+
+
 def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """A {0, 1} uint8 (H, W) mask at ``size``, one axis at a time: hole where a hole pixel has a weight in the axis's filter."""
-    holes = mask
-    for axis, target in ((1, size[0]), (0, size[1])):
-        source = holes.shape[axis]
-        if source != target:
-            kind = "area" if target < source else "linear"
-            holes = (_resample(holes.float(), axis, kind, target, indicator=True) > 0).to(torch.uint8)
-    return holes if holes is not mask else mask.clone()
+    """A {0, 1} uint8 (H, W) mask at ``size`` (width, height): hole where the crop filter of each axis weighs a hole pixel.
+
+    A working pixel's source pixels are a rectangle (its row taps by its column taps), so it is
+    hole if the maximum over that rectangle is 1. Only working pixels whose rectangle meets the
+    holes' rows and columns are computed, each axis's taps gathered at once and reduced.
+    """
+    working = mask.new_zeros((size[1], size[0]))
+    rows, columns = _taps_meeting(mask, 0, size[1]), _taps_meeting(mask, 1, size[0])
+    if rows is None or columns is None:
+        return working
+    (row_span, row_taps), (column_span, column_taps) = rows, columns
+    across = mask.index_select(0, row_taps.flatten()).view(*row_taps.shape, -1).amax(dim=1).t()  # (W, rows), gathered by row
+    working[row_span, column_span] = across.index_select(0, column_taps.flatten()).view(*column_taps.shape, -1).amax(dim=1).t()
+    return working
 
 
 def resize_masks(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
