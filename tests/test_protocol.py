@@ -13,6 +13,7 @@ from sttn_lightning.protocol import (
     RELEASE_DILATION,
     composite,
     dilate_holes,
+    hide_holes,
     hole_preserving_resize,
     prediction_pixels,
     resize_crop,
@@ -182,6 +183,20 @@ def test_working_holes_resize_nearest_then_dilate_with_a_cross():
     undilated = np.zeros((4, 6), np.uint8)
     undilated[2, 3] = 1
     np.testing.assert_array_equal(working_holes(masks, Size(6, 4), dilation=0)[0], undilated)
+
+
+@pytest.mark.parametrize("layout", ["channels last, as to_model_input makes it", "channels first"])
+def test_hide_holes_zeroes_every_channel_of_the_hole_pixels_in_place(layout):
+    frames = np.random.default_rng(1).integers(0, 256, (2, 3, 4, 3), dtype=np.uint8)
+    values = to_model_input(frames)
+    values = values if layout.startswith("channels last") else values.contiguous()
+    holes = torch.zeros(2, 3, 4, dtype=torch.uint8)
+    holes[0, 1, 2] = holes[1, 0, 0] = holes[1, 2, 3] = 1
+    expected = values * (1 - holes[:, None].float())
+    assert hide_holes(values, holes) is values
+    torch.testing.assert_close(values, expected, rtol=0, atol=0)
+    assert (values[0, :, 1, 2] == 0).all() and (values[1, :, 2, 3] == 0).all()
+    assert torch.count_nonzero(values) == values.numel() - 3 * 3  # no uint8 value maps to 0
 
 
 def test_to_model_input_scales_to_minus_one_one_and_moves_channels_first():

@@ -10,9 +10,10 @@ same thing wherever it meets the model:
   native protocol's (a working pixel is hole if any source pixel under it was, so thin holes
   cannot vanish in a downscale and leak what they cover); ``dilate_holes`` is the release's
   3x3-cross dilation;
-- values: ``to_model_input`` maps uint8 RGB to [-1, 1]; ``to_pixel_values`` maps the model's
-  output back to [0, 255]; ``truncate_pixels`` clips and truncates as the release's uint8
-  conversion does; ``composite`` keeps known pixels and takes hole pixels from the prediction;
+- values: ``to_model_input`` maps uint8 RGB to [-1, 1] and ``hide_holes`` zeroes the holes there;
+  ``to_pixel_values`` maps the model's output back to [0, 255]; ``truncate_pixels`` clips and
+  truncates as the release's uint8 conversion does; ``composite`` keeps known pixels and takes
+  hole pixels from the prediction;
 - sizes: ``check_working_size`` refuses a working size too small for the generator's patch grids.
 
 The frame and mask functions take NumPy arrays or tensors (a tensor comes back for a tensor).
@@ -175,6 +176,21 @@ def to_model_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 RGB (..., H, W, 3) to the model's float (..., 3, H, W) in [-1, 1]."""
     values = torch.as_tensor(frames).movedim(-1, -3).float()  # one new tensor, then scaled in place
     return values.div_(255).mul_(2).sub_(1)
+
+
+def hide_holes(values: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """The encoder's input: model input ``values`` (n, 3, H, W) with 0 at every hole (``holes`` (n, H, W), non-zero), in place.
+
+    The release's ``frames * (1 - masks)`` up to the sign of zero (which no sum the model makes can
+    see). On a CPU, values laid out channels last (``to_model_input``'s) have each hole pixel
+    zeroed as one element, several times faster there than a product broadcast over the channels.
+    """
+    pixels = values.permute(0, 2, 3, 1)
+    if values.device.type == "cpu" and pixels.is_contiguous():
+        pixels = pixels.numpy()
+        pixels.view(f"V{3 * pixels.itemsize}")[..., 0][holes.numpy() > 0] = np.zeros((), f"V{3 * pixels.itemsize}")
+        return values
+    return values.masked_fill_(holes[:, None] > 0, 0)
 
 
 def to_pixel_values(output: Array) -> Array:

@@ -23,7 +23,7 @@ from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
 from sttn_lightning.media import FrameReader, MaskReader, Size
 from sttn_lightning.models.exported import InferenceModel
-from sttn_lightning.protocol import composite, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
+from sttn_lightning.protocol import composite, hide_holes, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
 
 
 @dataclass
@@ -104,11 +104,11 @@ class WindowRunner:
         if not todo:
             return
         size = self.options.size
-        image_batch = to_model_input(torch.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo]))
-        mask_batch = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo]).float()[:, None]
+        holes = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo])
+        image_batch = hide_holes(to_model_input(torch.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo])), holes)
         with self._model_call():
-            encoded = self.encode(image_batch * (1 - mask_batch))
-        for index, feature, mask in zip(todo, encoded, mask_batch):
+            encoded = self.encode(image_batch)
+        for index, feature, mask in zip(todo, encoded, holes.float()[:, None]):
             self.features[(segment, index)] = (feature, mask)
 
     def run_window(self, step: WindowStep, frames: FrameCache) -> None:
