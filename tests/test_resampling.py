@@ -23,6 +23,7 @@ CHOSEN = [
     (Size(1, 7), Size(5, 2)),  # one-pixel axes
     (Size(7, 1), Size(1, 9)),
     (Size(9, 5), Size(1, 1)),
+    (Size(20, 13), Size(20, 13)),  # both kept
 ]
 
 

@@ -174,6 +174,8 @@ def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int]) -> torch.Ten
     hole if the maximum over that rectangle is 1. Only working pixels whose rectangle meets the
     holes' rows and columns are computed, each axis's taps gathered at once and reduced.
     """
+    if (mask.shape[1], mask.shape[0]) == tuple(size):
+        return mask.clone()
     working = mask.new_zeros((size[1], size[0]))
     rows, columns = _taps_meeting(mask, 0, size[1]), _taps_meeting(mask, 1, size[0])
     if rows is None or columns is None:
