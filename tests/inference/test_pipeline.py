@@ -105,19 +105,23 @@ def test_release_protocol_matches_a_naive_reference(tmp_path, tiny_generator):
     assert np.array_equal(output, expected)
 
 
-def test_each_frame_is_encoded_once_per_crop_segment(tmp_path, tiny_generator):
-    frames = make_frames(23, 60, 34)
+def test_each_frame_is_encoded_once_per_crop(tmp_path, tiny_generator):
+    frames = make_frames(23, 240, 34)
     video = write_frame_folder(tmp_path / "frames", frames)
-    mask = write_mask(tmp_path / "m.png", box_mask(60, 34, 20, 10, 30, 20))
+    mask = write_mask(tmp_path / "m.png", box_mask(240, 34, 20, 10, 30, 20))
     encoded = []
     encode = tiny_generator.encode
     tiny_generator.encode = lambda batch: encoded.append(len(batch)) or encode(batch)
-    inpaint_video(video, mask, tiny_generator, tmp_path / "one", size=TINY_SIZE, crop_segment=50, progress=False)
-    assert sum(encoded) == 23
+    for crop_segment in (50, 10):  # a hole that stays put: the segments of 10 frames share its crop
+        encoded.clear()
+        output = tmp_path / f"static-{crop_segment}"
+        inpaint_video(video, mask, tiny_generator, output, size=TINY_SIZE, crop_segment=crop_segment, progress=False)
+        assert sum(encoded) == 23
+    # a hole that moves along the frame, to another crop every 10 frames; each segment encodes the frames its
+    # windows read (neighbours + references): centres 0, 5 read {0..10, 20}; 10, 15 read {0, 5..20}; 20 reads {0, 10, 15..22}
+    masks = np.stack([box_mask(240, 34, 10 + 90 * (index // 10), 10, 30 + 90 * (index // 10), 20) for index in range(23)])
     encoded.clear()
-    # segments of 10 frames; each encodes the frames its windows read (neighbours + references):
-    # centres 0, 5 read {0..10, 20}; centres 10, 15 read {0, 5..20}; centre 20 reads {0, 10, 15..22}
-    inpaint_video(video, mask, tiny_generator, tmp_path / "three", size=TINY_SIZE, crop_segment=10, progress=False)
+    inpaint_frames(frames, masks, tiny_generator, size=TINY_SIZE, crop_segment=10)
     assert sum(encoded) == 12 + 17 + 10
 
 

@@ -8,7 +8,8 @@ is the whole schedule; memory stays bounded because everything is released at it
 Crops (protocol ``native``): windows are grouped by centre into segments of ``crop_segment``
 frames. A segment has one crop, the context box (``roi.context_crop``) around the holes of every
 frame its windows predict, so within a segment a frame is encoded once and its features are
-reused. Protocol ``release``: one crop, the whole (resized) frame, for the whole video.
+reused; consecutive segments with the same crop (holes that stay put) are one segment.
+Protocol ``release``: one crop, the whole (resized) frame, for the whole video.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ class WindowStep:
     features_released: tuple[FeatureKey, ...]  # encoder features no later step reads
 
 
+def _merge_equal_crops(segments: list[int], crops: dict[int, Box]) -> list[int]:
+    """Each window's segment, consecutive segments with the same crop merged into their first (static holes: all of them)."""
+    merged: dict[int, int] = {}
+    previous = None
+    for segment in sorted(set(segments)):
+        same = previous is not None and segment in crops and crops.get(previous) == crops[segment]
+        merged[segment] = merged[previous] if same else segment
+        previous = segment
+    return [merged[segment] for segment in segments]
+
+
 def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions) -> list[WindowStep]:
     """Every window of a video with its crop and the last uses of frames and features."""
     windows = plan_windows(len(holes), options.neighbour_stride, options.reference_stride, options.max_references)
@@ -52,6 +64,7 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
             if window_runs:
                 hole_boxes.setdefault(segment, []).extend(holes[index] for index in window.neighbours)
         crops = {segment: context_crop(union(boxes), frame_size, options.size, options.crop_margin) for segment, boxes in hole_boxes.items()}
+        segments = _merge_equal_crops(segments, crops)
 
     finish_at: dict[int, int] = {}  # frame -> the last window predicting it: the frame is final after it
     frame_last: dict[int, int] = {}
