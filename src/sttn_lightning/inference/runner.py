@@ -131,13 +131,12 @@ class WindowRunner:
         output = prepared.frame.clone()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
-            with intra_op_threads(self.own_threads):
-                # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
-                predicted, holes = self.blended.pop(index).to(torch.uint8), prepared.hole_mask[..., None]
-                if region.device.type == "cpu":  # the NumPy composite copies whole pixels, several times faster there
-                    region.numpy()[...] = composite(predicted.numpy(), region.numpy(), holes.numpy())
-                else:
-                    region.copy_(composite(predicted, region, holes))
+            # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
+            blended, holes = self.blended.pop(index), prepared.hole_mask[..., None]
+            if region.device.type == "cpu":  # NumPy's cast and whole-pixel composite, several times faster there than torch's
+                region.numpy()[...] = composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy())
+            else:
+                region.copy_(composite(blended.to(torch.uint8), region, holes))
         return output.cpu().numpy()
 
 
