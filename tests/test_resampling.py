@@ -100,6 +100,22 @@ def test_hole_preserving_resize_is_exactly_opencvs_filters_one_axis_at_a_time():
             np.testing.assert_array_equal(working, opencv_hole_preserving_resize(mask, size), err_msg=str((source, size)))
 
 
+def test_hole_preserving_resize_with_a_region_known_to_hold_the_holes_does_not_look_for_them(monkeypatch):
+    rng = np.random.default_rng(8)
+    pairs = size_pairs(6, 60)
+    expected = {}
+    for source, size in pairs:
+        for index, mask in enumerate(sparse_masks(rng, source)[2:] + [np.zeros((source.height, source.width), np.uint8)]):
+            expected[(source, size, index)] = (mask, resampling.hole_preserving_resize(torch.from_numpy(mask), size).numpy())
+    monkeypatch.setattr(resampling, "_hole_span", lambda mask: pytest.fail("looked for the holes"))
+    for (source, size, _), (mask, working) in expected.items():
+        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        tight = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)) if rows.size else (slice(0, 0), slice(0, 0))
+        wider = (slice(max(tight[0].start - 2, 0), min(tight[0].stop + 3, source.height)), slice(0, source.width))  # more than the holes
+        for region in (tight, wider):
+            np.testing.assert_array_equal(resampling.hole_preserving_resize(torch.from_numpy(mask), size, region).numpy(), working)
+
+
 @pytest.mark.parametrize("source, size", CHOSEN)
 def test_hole_preserving_resize_of_every_single_row_and_column_is_opencvs(source, size):
     for axis, length in ((0, source.height), (1, source.width)):

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache, partial, reduce
 from operator import add
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -152,37 +153,55 @@ def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return values.add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)  # halves up, as OpenCV's fixed point and halving area filter
 
 
-def _taps_meeting(holes: torch.Tensor, axis: int, target: int) -> tuple[slice, torch.Tensor] | None:
-    """The outputs along ``axis`` whose filter weighs a hole, with their (outputs, K) source indices; None without holes."""
-    occupied = holes.amax(dim=1 - axis).nonzero()[:, 0]
-    if occupied.numel() == 0:
+@lru_cache(maxsize=256)
+def _tap_ranges(kind: str, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last source index of each output's taps, on the host (both rise with the output)."""
+    taps = TAPS[kind](source, target)
+    return np.array([tap[0][0] for tap in taps]), np.array([tap[-1][0] for tap in taps])
+
+
+def _taps_meeting(holes: torch.Tensor, axis: int, target: int, span: slice) -> tuple[slice, torch.Tensor] | None:
+    """The outputs along ``axis`` whose taps reach into ``span``, with their (outputs, K) source indices; None for an empty span."""
+    first, last = span.start, span.stop - 1
+    if first > last:
         return None
-    first, last = int(occupied[0]), int(occupied[-1])
     if holes.shape[axis] == target:
-        return slice(first, last + 1), torch.arange(first, last + 1, device=holes.device)[:, None]
+        return span, torch.arange(first, last + 1, device=holes.device)[:, None]
     kind = "area" if target < holes.shape[axis] else "linear"  # resize_crop's filter along this axis; all its taps weigh > 0
-    indices = _tap_tensors(kind, holes.shape[axis], target, holes.device)[0]
-    meeting = ((indices >= first) & (indices <= last)).any(dim=1).nonzero()[:, 0]
-    start, stop = int(meeting[0]), int(meeting[-1]) + 1
-    return slice(start, stop), indices[start:stop]
+    lowest, highest = _tap_ranges(kind, holes.shape[axis], target)
+    start, stop = int(np.searchsorted(highest, first)), int(np.searchsorted(lowest, last, side="right"))
+    if start >= stop:
+        return None
+    return slice(start, stop), _tap_tensors(kind, holes.shape[axis], target, holes.device)[0][start:stop]
 
 
-def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+def _hole_span(mask: torch.Tensor) -> tuple[slice, slice]:
+    """The rows and the columns from the first to the last holding a hole (empty slices without holes)."""
+    spans = []
+    for axis in (0, 1):
+        occupied = mask.amax(dim=1 - axis).nonzero()[:, 0]
+        spans.append(slice(int(occupied[0]), int(occupied[-1]) + 1) if occupied.numel() else slice(0, 0))
+    return spans[0], spans[1]
+
+
+def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int], holes: tuple[slice, slice] | None = None) -> torch.Tensor:
     """A {0, 1} uint8 (H, W) mask at ``size`` (width, height): hole where the crop filter of each axis weighs a hole pixel.
 
     A working pixel's source pixels are a rectangle (its row taps by its column taps), so it is
     hole if the maximum over that rectangle is 1. Only working pixels whose rectangle meets the
-    holes' rows and columns are computed, each axis's taps gathered at once and reduced.
+    ``holes`` region, (rows, columns) slices holding every hole pixel, are computed; without it the
+    region is located in ``mask`` (which waits for an accelerator to finish its queued work).
     """
     if (mask.shape[1], mask.shape[0]) == tuple(size):
         return mask.clone()
     working = mask.new_zeros((size[1], size[0]))
-    rows, columns = _taps_meeting(mask, 0, size[1]), _taps_meeting(mask, 1, size[0])
+    row_span, column_span = _hole_span(mask) if holes is None else holes
+    rows, columns = _taps_meeting(mask, 0, size[1], row_span), _taps_meeting(mask, 1, size[0], column_span)
     if rows is None or columns is None:
         return working
-    (row_span, row_taps), (column_span, column_taps) = rows, columns
+    (row_outputs, row_taps), (column_outputs, column_taps) = rows, columns
     across = mask.index_select(0, row_taps.flatten()).view(*row_taps.shape, -1).amax(dim=1).t()  # (W, rows), gathered by row
-    working[row_span, column_span] = across.index_select(0, column_taps.flatten()).view(*column_taps.shape, -1).amax(dim=1).t()
+    working[row_outputs, column_outputs] = across.index_select(0, column_taps.flatten()).view(*column_taps.shape, -1).amax(dim=1).t()
     return working
 
 

@@ -66,6 +66,11 @@ class Prepared:
     holes: Box | None
     hole_mask: torch.Tensor | None  # uint8 {0, 1} over ``holes``, on the frame's device
 
+    def holes_within(self, box: Box) -> tuple[slice, slice]:
+        """The (rows, columns) of ``box`` that may hold holes: the hole box's part inside it (empty slices if none)."""
+        overlap = self.holes.intersection(box) if self.holes is not None else None
+        return overlap.relative(box).slices if overlap is not None else (slice(0, 0), slice(0, 0))
+
     def mask_in(self, box: Box) -> torch.Tensor:
         """The {0, 1} hole mask over ``box``, which may cover the holes partly or not at all."""
         mask = self.frame.new_zeros((box.height, box.width))

@@ -104,7 +104,7 @@ class WindowRunner:
         if not todo:
             return
         size = self.options.size
-        holes = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size) for i in todo])
+        holes = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size, frames[i].holes_within(crop)) for i in todo])
         image_batch = hide_holes(to_model_input(torch.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo])), holes)
         with self._model_call():
             encoded = self.encode(image_batch)
