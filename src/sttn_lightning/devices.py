@@ -63,7 +63,7 @@ def peak_rss_mb() -> float:
 # glibc's mallopt parameters (mallopt(3))
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 2**20  # buffers below it come from the heap and are reused once freed (the most 64-bit glibc accepts)
-TRIM_THRESHOLD = 256 * 2**20  # free memory the heap keeps instead of returning it to the system (default: 128 KiB)
+TRIM_THRESHOLD = 64 * 2**20  # free memory the heap keeps instead of returning it to the system (default: 128 KiB)
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -78,11 +78,10 @@ def keep_freed_host_memory() -> bool:
     """Let this process reuse freed frame-sized host buffers instead of returning them to the system; once per process.
 
     A streaming run allocates buffers of the same few sizes for every frame. With glibc's
-    defaults, buffers above a few MB are fresh pages from the system, and freed memory at the heap's
-    top goes back, so every frame paid page faults and zeroing for memory it had just freed (a large
-    part of the host cost at 1080p; docs/performance.md). The cost: up to TRIM_THRESHOLD of freed
-    memory stays with the process. Returns whether the setting was made (False where the C library
-    is not glibc: macOS, Windows, musl).
+    defaults, a buffer above its mmap threshold is fresh pages from the system and freed memory at
+    the heap's top goes back, so frames paid page faults and zeroing for memory just freed
+    (docs/performance.md). Kept memory is bounded by TRIM_THRESHOLD. Returns whether the setting
+    was made (False where the C library is not glibc: macOS, Windows, musl).
     """
     glibc = _glibc()
     return glibc is not None and bool(glibc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and glibc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
