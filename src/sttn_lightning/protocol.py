@@ -144,18 +144,18 @@ def resize_masks(masks: Array, size: Size | Sequence[int]) -> Array:
     return np.stack([cv2.resize(mask, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT) for mask in masks])
 
 
-def hole_preserving_resize(mask: Array, size: Size | Sequence[int], holes: tuple[slice, slice] | None = None) -> Array:
+def hole_preserving_resize(mask: Array, size: Size | Sequence[int], within: tuple[slice, slice] | None = None) -> Array:
     """A {0, 1} (H, W) mask at ``size`` where a pixel is hole if any source pixel under it was.
 
     "Under it": weighed by ``resize_crop``'s filter along each axis (area where the axis shrinks,
     bilinear where it grows), one axis at a time. (OpenCV's area filter on both axes at once, when
     one grows, emulates area averaging with two taps and skips pixels.) The torch ops of
     ``resampling`` on every device: a maximum over each pixel's taps, exact and cheaper than filtering.
-    ``holes``: (rows, columns) slices known to hold every hole pixel, which spares locating them.
+    ``within``: (rows, columns) slices known to hold every hole pixel, which spares locating them.
     """
     if isinstance(mask, torch.Tensor):
-        return resampling.hole_preserving_resize(mask, size, holes)
-    return resampling.hole_preserving_resize(torch.from_numpy(mask), size, holes).numpy()
+        return resampling.hole_preserving_resize(mask, size, within)
+    return resampling.hole_preserving_resize(torch.from_numpy(mask), size, within).numpy()
 
 
 @_on_any_device(resampling.dilate_holes)

@@ -160,19 +160,19 @@ def _tap_ranges(kind: str, source: int, target: int) -> tuple[np.ndarray, np.nda
     return np.array([tap[0][0] for tap in taps]), np.array([tap[-1][0] for tap in taps])
 
 
-def _taps_meeting(holes: torch.Tensor, axis: int, target: int, span: slice) -> tuple[slice, torch.Tensor] | None:
+def _taps_meeting(mask: torch.Tensor, axis: int, target: int, span: slice) -> tuple[slice, torch.Tensor] | None:
     """The outputs along ``axis`` whose taps reach into ``span``, with their (outputs, K) source indices; None for an empty span."""
     first, last = span.start, span.stop - 1
     if first > last:
         return None
-    if holes.shape[axis] == target:
-        return span, torch.arange(first, last + 1, device=holes.device)[:, None]
-    kind = "area" if target < holes.shape[axis] else "linear"  # resize_crop's filter along this axis; all its taps weigh > 0
-    lowest, highest = _tap_ranges(kind, holes.shape[axis], target)
+    if mask.shape[axis] == target:
+        return span, torch.arange(first, last + 1, device=mask.device)[:, None]
+    kind = "area" if target < mask.shape[axis] else "linear"  # resize_crop's filter along this axis; all its taps weigh > 0
+    lowest, highest = _tap_ranges(kind, mask.shape[axis], target)
     start, stop = int(np.searchsorted(highest, first)), int(np.searchsorted(lowest, last, side="right"))
     if start >= stop:
         return None
-    return slice(start, stop), _tap_tensors(kind, holes.shape[axis], target, holes.device)[0][start:stop]
+    return slice(start, stop), _tap_tensors(kind, mask.shape[axis], target, mask.device)[0][start:stop]
 
 
 def _hole_span(mask: torch.Tensor) -> tuple[slice, slice]:
@@ -184,18 +184,18 @@ def _hole_span(mask: torch.Tensor) -> tuple[slice, slice]:
     return spans[0], spans[1]
 
 
-def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int], holes: tuple[slice, slice] | None = None) -> torch.Tensor:
+def hole_preserving_resize(mask: torch.Tensor, size: Sequence[int], within: tuple[slice, slice] | None = None) -> torch.Tensor:
     """A {0, 1} uint8 (H, W) mask at ``size`` (width, height): hole where the crop filter of each axis weighs a hole pixel.
 
     A working pixel's source pixels are a rectangle (its row taps by its column taps), so it is
     hole if the maximum over that rectangle is 1. Only working pixels whose rectangle meets the
-    ``holes`` region, (rows, columns) slices holding every hole pixel, are computed; without it the
+    region ``within``, (rows, columns) slices holding every hole pixel, are computed; without it the
     region is located in ``mask`` (which waits for an accelerator to finish its queued work).
     """
     if (mask.shape[1], mask.shape[0]) == tuple(size):
         return mask.clone()
     working = mask.new_zeros((size[1], size[0]))
-    row_span, column_span = _hole_span(mask) if holes is None else holes
+    row_span, column_span = _hole_span(mask) if within is None else within
     rows, columns = _taps_meeting(mask, 0, size[1], row_span), _taps_meeting(mask, 1, size[0], column_span)
     if rows is None or columns is None:
         return working
