@@ -52,11 +52,11 @@ class Box:
 
 
 def mask_bbox(mask: np.ndarray) -> Box | None:
-    """The tight box around the non-zero pixels of an (H, W) mask, or None when it has none."""
-    rows = np.flatnonzero(mask.any(axis=1))
+    """The tight box around the non-zero pixels of an (H, W) mask of non-negative values, or None when it has none."""
+    rows = np.flatnonzero(mask.max(axis=1))  # a maximum is vectorised where ``any`` of uint8 is not
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
+    cols = np.flatnonzero(mask.max(axis=0))
     return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
