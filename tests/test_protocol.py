@@ -185,6 +185,18 @@ def test_working_holes_resize_nearest_then_dilate_with_a_cross():
     np.testing.assert_array_equal(working_holes(masks, Size(6, 4), dilation=0)[0], undilated)
 
 
+def test_prediction_pixels_after_an_inference_run_still_carry_gradients():
+    prediction = torch.rand(4, 6, 3)
+    region = (slice(2, 9), slice(1, 11))
+    with torch.inference_mode():  # the run that first computes (and keeps) the taps
+        expected = prediction_pixels(prediction, Size(12, 10), region)
+    trained = prediction.clone().requires_grad_()
+    pixels = prediction_pixels(trained, Size(12, 10), region)
+    pixels.sum().backward()
+    torch.testing.assert_close(pixels.detach(), expected, rtol=0, atol=0)
+    assert trained.grad is not None and trained.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("layout", ["channels last, as to_model_input makes it", "channels first"])
 def test_hide_holes_zeroes_every_channel_of_the_hole_pixels_in_place(layout):
     frames = np.random.default_rng(1).integers(0, 256, (2, 3, 4, 3), dtype=np.uint8)

@@ -209,6 +209,17 @@ def test_nearest_samples_pils_pixels():
     assert resampling.resize_masks(masks[..., :3], (2, 1)).flatten().tolist() == [0, 2]  # centres at 0.75 and 2.25
 
 
+def test_filters_after_an_inference_run_still_carry_gradients():
+    image = torch.rand(13, 17)
+    with torch.inference_mode():  # the run that first computes (and keeps) the taps
+        expected = resampling.resize_crop(image, Size(7, 5))
+    trained = image.clone().requires_grad_()
+    resized = resampling.resize_crop(trained, Size(7, 5))
+    resized.sum().backward()
+    torch.testing.assert_close(resized.detach(), expected, rtol=0, atol=0)
+    assert trained.grad is not None and trained.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("device", ["cpu", "meta"])
 def test_results_keep_the_device_and_dtype_and_are_new_tensors(device):
     frame = torch.zeros(20, 30, 3, dtype=torch.uint8, device=device)

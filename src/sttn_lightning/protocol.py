@@ -102,12 +102,23 @@ def resize_crop(image: Array, size: Size | Sequence[int]) -> Array:
     return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def _linear_taps(source: int, target: int, span: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source indices and upper weights of outputs ``span``: at (i + 0.5) * source / target - 0.5, clamped, as F.interpolate's."""
-    outputs = torch.arange(span.start, span.stop, dtype=torch.float32, device=device)
-    position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
-    lower = position.floor().clamp(max=source - 1)
-    return lower.long(), (lower + 1).clamp(max=source - 1).long(), (position - lower).clamp(0, 1)
+@functools.lru_cache(maxsize=256)
+def _linear_taps(
+    source: int, target: int, start: int, stop: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, slice]:
+    """The bilinear taps of outputs ``start``..``stop - 1``: at (i + 0.5) * source / target - 0.5, clamped, as F.interpolate's.
+
+    Lower and upper source indices counted from the first source pixel under the outputs, and the
+    upper weights, on ``device``; then the source pixels under the outputs. Computed on the host
+    once per arguments (a hole box that stays put reuses them; the device is never asked for indices).
+    """
+    with torch.inference_mode(False):  # kept for later calls, which may track gradients: not inference tensors
+        outputs = torch.arange(start, stop, dtype=torch.float32)
+        position = ((outputs + 0.5) * (source / target) - 0.5).clamp(min=0)
+        lower = position.floor().clamp(max=source - 1)
+        low, high, weight = lower.long(), (lower + 1).clamp(max=source - 1).long(), (position - lower).clamp(0, 1)
+        first = int(low[0])
+        return (low - first).to(device), (high - first).to(device), weight.to(device), slice(first, int(high[-1]) + 1)
 
 
 def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], region: tuple[slice, slice]) -> torch.Tensor:
@@ -120,17 +131,15 @@ def prediction_pixels(prediction: torch.Tensor, size: Size | Sequence[int], regi
     height, width = prediction.shape[:2]
     if (width, height) == tuple(size):
         return to_pixel_values(prediction[rows, columns])
-    row_low, row_high, row_weight = _linear_taps(height, size[1], rows, prediction.device)
-    column_low, column_high, column_weight = _linear_taps(width, size[0], columns, prediction.device)
-    top, left = int(row_low[0]), int(column_low[0])  # the source pixels under the region
-    source = to_pixel_values(prediction[top : int(row_high[-1]) + 1, left : int(column_high[-1]) + 1])
+    row_low, row_high, row_weight, source_rows = _linear_taps(height, size[1], rows.start, rows.stop, prediction.device)
+    column_low, column_high, column_weight, source_columns = _linear_taps(width, size[0], columns.start, columns.stop, prediction.device)
+    source = to_pixel_values(prediction[source_rows, source_columns])
     # along the columns, then the rows; each pass gathers whole rows of a copy that puts its axis first (a CPU's
     # gather along a later axis is several times slower)
     source = source.transpose(0, 1).contiguous()
-    across = source.index_select(0, column_low - left).lerp_(source.index_select(0, column_high - left), column_weight[:, None, None])
+    across = source.index_select(0, column_low).lerp_(source.index_select(0, column_high), column_weight[:, None, None])
     across = across.transpose(0, 1).contiguous()
-    low = across.index_select(0, row_low - top)
-    return low.lerp_(across.index_select(0, row_high - top), row_weight[:, None, None])
+    return across.index_select(0, row_low).lerp_(across.index_select(0, row_high), row_weight[:, None, None])
 
 
 @_on_any_device(resampling.resize_masks)

@@ -121,7 +121,8 @@ def _tap_tensors(kind: str, source: int, target: int, device: torch.device) -> t
     indices = [[index for index, _ in tap] + [tap[0][0]] * (width - len(tap)) for tap in taps]
     weights = [[weight for _, weight in tap] + [0.0] * (width - len(tap)) for tap in taps]
     dtype = torch.int32 if kind == "bicubic" else torch.float32
-    return torch.tensor(indices, device=device), torch.tensor(weights, dtype=torch.float64).to(device, dtype)
+    with torch.inference_mode(False):  # kept for later calls, which may track gradients: not inference tensors
+        return torch.tensor(indices, device=device), torch.tensor(weights, dtype=torch.float64).to(device, dtype)
 
 
 def _resample(values: torch.Tensor, axis: int, kind: str, target: int) -> torch.Tensor:
