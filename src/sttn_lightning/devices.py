@@ -1,4 +1,4 @@
-"""Where a run computes, in which precision, and what it costs the host: ``device=``, ``precision=`` and peak memory.
+"""Where a run computes, in which precision, and what it costs the host: ``device=``, ``precision=``, host memory.
 
 Shared by inference and evaluation; portable (no ``resource`` on Windows, where it does not exist).
 """
