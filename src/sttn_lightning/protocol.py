@@ -195,10 +195,10 @@ def hide_holes(values: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     see). On a CPU, values laid out channels last (``to_model_input``'s) have each hole pixel
     zeroed as one element, several times faster there than a product broadcast over the channels.
     """
-    pixels = values.permute(0, 2, 3, 1)
-    if values.device.type == "cpu" and pixels.is_contiguous():
-        pixels = pixels.numpy()
-        pixels.view(f"V{3 * pixels.itemsize}")[..., 0][holes.numpy() > 0] = np.zeros((), f"V{3 * pixels.itemsize}")
+    channels_last = values.permute(0, 2, 3, 1)
+    if values.device.type == "cpu" and channels_last.is_contiguous():
+        pixels = _whole_pixels(channels_last.numpy())
+        pixels[holes.numpy() > 0] = np.zeros((), pixels.dtype)
         return values
     return values.masked_fill_(holes[:, None] > 0, 0)
 
@@ -228,6 +228,10 @@ def composite(prediction: Array, frame: Array, holes: Array) -> Array:
     if isinstance(prediction, torch.Tensor):
         return torch.where(holes > 0, prediction, frame)
     result = frame.copy()
-    pixel = f"V{frame.shape[-1] * frame.itemsize}"
-    np.copyto(result.view(pixel)[..., 0], np.ascontiguousarray(prediction).view(pixel)[..., 0], where=holes[..., 0] > 0)
+    np.copyto(_whole_pixels(result), _whole_pixels(np.ascontiguousarray(prediction)), where=holes[..., 0] > 0)
     return result
+
+
+def _whole_pixels(array: np.ndarray) -> np.ndarray:
+    """A channels-last array (..., C) viewed as (...) elements of one pixel each, so a pixel is copied or set as one element."""
+    return array.view(f"V{array.shape[-1] * array.itemsize}")[..., 0]

@@ -66,15 +66,19 @@ class Prepared:
     holes: Box | None
     hole_mask: torch.Tensor | None  # uint8 {0, 1} over ``holes``, on the frame's device
 
+    def _overlap(self, box: Box) -> Box | None:
+        """The part of the hole box inside ``box``, in frame coordinates; None if they do not meet."""
+        return self.holes.intersection(box) if self.holes is not None else None
+
     def holes_within(self, box: Box) -> tuple[slice, slice]:
         """The (rows, columns) of ``box`` that may hold holes: the hole box's part inside it (empty slices if none)."""
-        overlap = self.holes.intersection(box) if self.holes is not None else None
+        overlap = self._overlap(box)
         return overlap.relative(box).slices if overlap is not None else (slice(0, 0), slice(0, 0))
 
     def mask_in(self, box: Box) -> torch.Tensor:
         """The {0, 1} hole mask over ``box``, which may cover the holes partly or not at all."""
         mask = self.frame.new_zeros((box.height, box.width))
-        overlap = self.holes.intersection(box) if self.holes is not None else None
+        overlap = self._overlap(box)
         if overlap is not None:
             mask[overlap.relative(box).slices] = self.hole_mask[overlap.relative(self.holes).slices]
         return mask
