@@ -1,5 +1,6 @@
 """Window selection, when frames are final, and blending against hand-computed values (reference section 4)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,3 +59,14 @@ def test_blend_is_the_release_running_average():
     assert second.tolist() == [15.0]
     assert blend(second, torch.tensor([40], dtype=torch.uint8)).tolist() == [27.5]
     assert second.tolist() == [27.5], "the running average is updated in place"
+
+
+def test_blend_equals_the_release_formula_for_every_whole_value():
+    values = np.arange(256, dtype=np.float32)
+    first, second = (array.ravel() for array in np.meshgrid(values, values))  # every pair of window results
+    third = np.random.default_rng(0).integers(0, 256, first.size).astype(np.float32)
+    expected = np.float32(0.5) * first + np.float32(0.5) * second  # the release's float32 arithmetic
+    blended = blend(blend(None, torch.from_numpy(first)), torch.from_numpy(second))
+    np.testing.assert_array_equal(blended.numpy(), expected)
+    expected = np.float32(0.5) * expected + np.float32(0.5) * third
+    np.testing.assert_array_equal(blend(blended, torch.from_numpy(third)).numpy(), expected)

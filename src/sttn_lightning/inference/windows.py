@@ -70,10 +70,9 @@ def plan_windows(
 def blend(previous: torch.Tensor | None, prediction: torch.Tensor) -> torch.Tensor:
     """The release's running average of window results in float32, updating ``previous`` in place (on any device).
 
-    (previous + new) / 2 of whole-number results is exact, so it equals the release's 0.5 * previous + 0.5 * new.
+    The midpoint of whole-number results (and of their running averages) is exact however it is
+    computed, so one lerp pass equals the release's 0.5 * previous + 0.5 * new.
     """
     if previous is None:
         return prediction.float()
-    previous += prediction
-    previous *= 0.5
-    return previous
+    return previous.lerp_(prediction.to(previous.dtype), 0.5)
