@@ -250,6 +250,13 @@ def test_composite_takes_holes_from_prediction():
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
     assert frame[0, 1].tolist() == [3, 4, 5], "the frame is left as it was"
+    wider = np.pad(frame, ((0, 0), (1, 1), (0, 0)))
+    region = wider[:, 1:3]  # a view of part of a frame, as the runner's hole box
+    assert composite(predicted, region, hole, in_place=True) is region
+    np.testing.assert_array_equal(wider, np.pad(expected, ((0, 0), (1, 1), (0, 0))))
+    tensor_frame = torch.from_numpy(np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
+    assert composite(torch.from_numpy(predicted), tensor_frame, torch.from_numpy(hole), in_place=True) is tensor_frame
+    np.testing.assert_array_equal(tensor_frame.numpy(), expected)
 
 
 def test_tensors_are_filtered_by_opencv_on_the_cpu_and_by_torch_ops_under_torch_kernels(monkeypatch):

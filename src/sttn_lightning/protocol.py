@@ -223,15 +223,17 @@ def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
     return values.clamp_(0, 255).floor_()  # floor is truncation once non-negative, and vectorised where trunc is not
 
 
-def composite(prediction: Array, frame: Array, holes: Array) -> Array:
+def composite(prediction: Array, frame: Array, holes: Array, in_place: bool = False) -> Array:
     """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
 
-    Tensors: any shapes that broadcast. NumPy arrays: channels last, one shape and dtype, holes
-    (..., 1); a pixel is copied as one element (faster than ``torch.where`` on a CPU).
+    Tensors: any shapes that broadcast to ``frame``'s. NumPy arrays: channels last, one shape and
+    dtype, holes (..., 1); a pixel is copied as one element (faster than ``torch.where`` on a CPU).
+    A new array, or with ``in_place`` ``frame`` itself, rewritten at the holes.
     """
     if isinstance(prediction, torch.Tensor):
-        return torch.where(holes > 0, prediction, frame)
-    result = frame.copy()
+        result = torch.where(holes > 0, prediction, frame)
+        return frame.copy_(result) if in_place else result
+    result = frame if in_place else frame.copy()
     np.copyto(_whole_pixels(result), _whole_pixels(np.ascontiguousarray(prediction)), where=holes[..., 0] > 0)
     return result
 

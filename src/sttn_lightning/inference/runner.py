@@ -134,9 +134,9 @@ class WindowRunner:
             # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
             blended, holes = self.blended.pop(index), prepared.hole_mask[..., None]
             if region.device.type == "cpu":  # NumPy's cast and whole-pixel composite, several times faster there than torch's
-                region.numpy()[...] = composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy())
+                composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy(), in_place=True)
             else:
-                region.copy_(composite(blended.to(torch.uint8), region, holes))
+                composite(blended.to(torch.uint8), region, holes, in_place=True)
         return output.cpu().numpy()
 
 
