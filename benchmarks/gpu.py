@@ -3,8 +3,8 @@
     python benchmarks/gpu.py [--frames 200] [--compile] [--device cuda]
 
 Runs, in order, each step printing its own table (a failing step is reported and the next runs):
-the torch kernels of the device pipeline against the CPU's pixels (tests/test_resampling.py's CUDA
-test); the generator alone against the release oracle, speed (fp32, bf16 autocast) and memory;
+the torch kernels and the whole pipeline on the GPU against the CPU's pixels (the CUDA tests of
+tests/test_resampling.py and tests/inference/test_pipeline.py); the generator alone against the release oracle, speed (fp32, bf16 autocast) and memory;
 the whole inference pipeline beside the generator alone (432x240 and 1280x720, both protocols,
 fp32 and bf16, GPU memory); with ``--compile`` the same pipeline with compile=true; and a training
 step (plain loop and Lightning, peak memory). Ends with the time each step took.
@@ -25,10 +25,11 @@ def steps(arguments: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """(name, command) of each step, run from the repository root."""
     python, device = sys.executable, arguments.device
     inpaint = [python, "benchmarks/inpaint.py", "--device", device, "--frames", str(arguments.frames)]
-    kernel_test = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_resampling.py", "-k", "cuda"]
+    cuda_tests = ["tests/test_resampling.py", "tests/inference/test_pipeline.py"]
+    kernel_test = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *cuda_tests, "-k", "cuda"]
     generator_speed = [python, "benchmarks/generator.py", "--device", device, "--frames", "5", "10", "20", "--repeats", "3"]
     return [
-        ("torch kernels on the GPU give the CPU's pixels", kernel_test),
+        ("torch kernels and the pipeline on the GPU give the CPU's pixels", kernel_test),
         ("generator speed against the release oracle", generator_speed),
         ("generator memory against the release oracle", [python, "benchmarks/generator.py", "--memory", "--device", device]),
         ("inference pipeline beside the generator alone", inpaint),

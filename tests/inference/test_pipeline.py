@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import cv2
-import decord
 import numpy as np
 import pytest
 import torch
@@ -45,6 +44,7 @@ def test_png_output_keeps_every_pixel_outside_the_dilated_mask(tmp_path, tiny_ge
 
 
 def test_video_output_keeps_frame_count_size_fps_and_audio(tmp_path, tiny_generator):
+    decord = pytest.importorskip("decord")  # an independent decoder checks the output (an extra, x86-64 only)
     frames = make_frames(12, 67, 37)
     video = write_video(tmp_path / "in.mp4", frames, fps="30000/1001", audio=True)
     mask = write_mask(tmp_path / "mask.png", box_mask(67, 37, 10, 10, 30, 20))
@@ -57,6 +57,7 @@ def test_video_output_keeps_frame_count_size_fps_and_audio(tmp_path, tiny_genera
 
 
 def test_video_input_to_png_output_is_lossless_outside_the_holes(tmp_path, tiny_generator):
+    decord = pytest.importorskip("decord")
     video = write_video(tmp_path / "in.mp4", make_frames(7, 50, 30))
     decoded = decord.VideoReader(str(video)).get_batch(list(range(7))).asnumpy()
     mask = box_mask(50, 30, 5, 5, 15, 12)
@@ -192,14 +193,32 @@ def test_a_run_keeps_freed_host_memory_for_its_next_frames(tiny_generator, monke
     assert calls == ["kept"]
 
 
-@pytest.mark.parametrize(
-    "protocol, width, height",
-    [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)],  # shrinking; a crop growing in x, shrinking in y; release
-)
-def test_the_accelerators_torch_kernels_inpaint_as_opencv_and_pil_do(tiny_generator, monkeypatch, protocol, width, height):
+ACCELERATOR_CASES = [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)]  # shrinking; a crop growing in x, shrinking in y; release
+
+
+def clip_with_holes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """12 frames with a block hole and a thin line across the frame."""
     frames = make_frames(12, width, height, seed=5)
     masks = np.repeat(box_mask(width, height, width // 4, height // 3, width // 2, height // 2)[None], 12, axis=0)
-    masks[:, height - 9, :] = 1  # a thin line across the frame
+    masks[:, height - 9, :] = 1
+    return frames, masks
+
+
+def assert_inpainted_alike(result: np.ndarray, expected: np.ndarray, masks: np.ndarray, protocol: str) -> None:
+    """The accelerator's kernels against OpenCV and PIL: untouched pixels as they were, holes close."""
+    if protocol == "native":  # untouched pixels are the input's, whichever kernels run
+        holes = dilated(masks[0])
+        assert np.array_equal(result[:, ~holes], expected[:, ~holes])
+    else:  # the frame resized by torch's bicubic instead of PIL's: within a grey level
+        holes = working_holes(masks, TINY_SIZE)[0].astype(bool)
+        assert np.abs(result[:, ~holes].astype(int) - expected[:, ~holes]).max() <= 1
+    difference = np.abs(result[:, holes].astype(int) - expected[:, holes])
+    assert difference.mean() <= 0.5 and difference.max() <= 8  # a grey level off in an input moves the prediction a little
+
+
+@pytest.mark.parametrize("protocol, width, height", ACCELERATOR_CASES)
+def test_the_accelerators_torch_kernels_inpaint_as_opencv_and_pil_do(tiny_generator, monkeypatch, protocol, width, height):
+    frames, masks = clip_with_holes(width, height)
     options = dict(size=TINY_SIZE, protocol=protocol, precision="fp32")
     opencv = inpaint_frames(frames, masks, tiny_generator, **options)
 
@@ -211,14 +230,18 @@ def test_the_accelerators_torch_kernels_inpaint_as_opencv_and_pil_do(tiny_genera
     with torch_kernels():
         on_accelerator = inpaint_frames(frames, masks, tiny_generator, **options)
     monkeypatch.undo()
-    if protocol == "native":  # untouched pixels are the input's, whichever kernels run
-        holes = dilated(masks[0])
-        assert np.array_equal(on_accelerator[:, ~holes], opencv[:, ~holes])
-    else:  # the frame resized by torch's bicubic instead of PIL's: within a grey level
-        holes = working_holes(masks, TINY_SIZE)[0].astype(bool)
-        assert np.abs(on_accelerator[:, ~holes].astype(int) - opencv[:, ~holes]).max() <= 1
-    difference = np.abs(on_accelerator[:, holes].astype(int) - opencv[:, holes])
-    assert difference.mean() <= 0.5 and difference.max() <= 8  # a grey level off in an input moves the prediction a little
+    assert_inpainted_alike(on_accelerator, opencv, masks, protocol)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none; run on a GPU machine)")
+@pytest.mark.parametrize("protocol, width, height", ACCELERATOR_CASES)
+def test_on_cuda_the_pipeline_inpaints_as_on_the_cpu(tiny_generator, monkeypatch, protocol, width, height):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # fp32 convolutions and matmuls in fp32, as on the CPU
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    frames, masks = clip_with_holes(width, height)
+    options = dict(size=TINY_SIZE, protocol=protocol, precision="fp32")
+    on_cpu = inpaint_frames(frames, masks, tiny_generator, device="cpu", **options)
+    assert_inpainted_alike(inpaint_frames(frames, masks, tiny_generator, device="cuda", **options), on_cpu, masks, protocol)
 
 
 def test_read_only_clips_are_inpainted_without_warnings(tiny_generator, recwarn):
