@@ -4,10 +4,11 @@
 
 Runs, in order, each step printing its own table (a failing step is reported and the next runs):
 the torch kernels and the whole pipeline on the GPU against the CPU's pixels (the CUDA tests of
-tests/test_resampling.py and tests/inference/test_pipeline.py); the generator alone against the release oracle, speed (fp32, bf16 autocast) and memory;
-the whole inference pipeline beside the generator alone (432x240 and 1280x720, both protocols,
-fp32 and bf16, GPU memory); with ``--compile`` the same pipeline with compile=true; and a training
-step (plain loop and Lightning, peak memory). Ends with the time each step took.
+tests/test_resampling.py and tests/inference/test_pipeline.py); the generator alone against the
+release oracle, speed (fp32, bf16 autocast) and memory; the whole inference pipeline beside the
+generator alone (432x240 and 1280x720, both protocols, fp32 and bf16, GPU memory); with
+``--compile`` the same pipeline with compile=true; and a training step (plain loop and Lightning,
+peak memory). Ends with the time each step took.
 """
 
 from __future__ import annotations

@@ -226,9 +226,9 @@ def truncate_pixels(values: torch.Tensor) -> torch.Tensor:
 def composite(prediction: Array, frame: Array, holes: Array, in_place: bool = False) -> Array:
     """Hole pixels (non-zero in ``holes``) from ``prediction``, every other pixel from ``frame``.
 
-    Tensors: any shapes that broadcast to ``frame``'s. NumPy arrays: channels last, one shape and
-    dtype, holes (..., 1); a pixel is copied as one element (faster than ``torch.where`` on a CPU).
-    A new array, or with ``in_place`` ``frame`` itself, rewritten at the holes.
+    Tensors: any shapes that broadcast (with ``in_place``, to ``frame``'s). NumPy arrays: channels
+    last, one shape and dtype, holes (..., 1); a pixel is copied as one element (faster than
+    ``torch.where`` on a CPU). A new array, or with ``in_place`` ``frame`` itself, rewritten at the holes.
     """
     if isinstance(prediction, torch.Tensor):
         result = torch.where(holes > 0, prediction, frame)

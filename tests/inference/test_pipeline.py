@@ -193,7 +193,8 @@ def test_a_run_keeps_freed_host_memory_for_its_next_frames(tiny_generator, monke
     assert calls == ["kept"]
 
 
-ACCELERATOR_CASES = [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)]  # shrinking; a crop growing in x, shrinking in y; release
+# shrinking; a crop growing in x, shrinking in y; the release protocol
+ACCELERATOR_CASES = [("native", 150, 90), ("native", 40, 90), ("release", 90, 50)]
 
 
 def clip_with_holes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +206,7 @@ def clip_with_holes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def assert_inpainted_alike(result: np.ndarray, expected: np.ndarray, masks: np.ndarray, protocol: str) -> None:
-    """The accelerator's kernels against OpenCV and PIL: untouched pixels as they were, holes close."""
+    """An accelerator's result against OpenCV and PIL's: untouched pixels as they were, holes close."""
     if protocol == "native":  # untouched pixels are the input's, whichever kernels run
         holes = dilated(masks[0])
         assert np.array_equal(result[:, ~holes], expected[:, ~holes])
