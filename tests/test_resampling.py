@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sttn_lightning import protocol, resampling
+from sttn_lightning.inference.roi import mask_bbox
 from sttn_lightning.media import Size
 
 CHOSEN = [
@@ -109,8 +110,8 @@ def test_hole_preserving_resize_with_a_region_known_to_hold_the_holes_does_not_l
             expected[(source, size, index)] = (mask, resampling.hole_preserving_resize(torch.from_numpy(mask), size).numpy())
     monkeypatch.setattr(resampling, "_hole_span", lambda mask: pytest.fail("looked for the holes"))
     for (source, size, _), (mask, working) in expected.items():
-        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        tight = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)) if rows.size else (slice(0, 0), slice(0, 0))
+        box = mask_bbox(mask)
+        tight = box.slices if box is not None else (slice(0, 0), slice(0, 0))
         wider = (slice(max(tight[0].start - 2, 0), min(tight[0].stop + 3, source.height)), slice(0, source.width))  # more than the holes
         for region in (tight, wider):
             np.testing.assert_array_equal(resampling.hole_preserving_resize(torch.from_numpy(mask), size, region).numpy(), working)
