@@ -259,6 +259,19 @@ def test_composite_takes_holes_from_prediction():
     np.testing.assert_array_equal(tensor_frame.numpy(), expected)
 
 
+def test_composite_refuses_arrays_of_other_shapes_or_types_before_writing():
+    frame = np.zeros((2, 2, 3), np.uint8)
+    hole = np.ones((2, 2, 1), np.uint8)
+    for predicted, holes, found in (
+        (np.ones((2, 3, 3), np.uint8), hole, r"\(2, 3, 3\) uint8"),
+        (np.ones((2, 2, 3), np.float32), hole, "float32"),
+        (np.ones((2, 2, 3), np.uint8), np.ones((2, 2), np.uint8), r"and \(2, 2\)$"),
+    ):
+        with pytest.raises(ValueError, match=r"expected a prediction like the frame \(2, 2, 3\) uint8 .* found .*" + found):
+            composite(predicted, frame, holes, in_place=True)
+        assert not frame.any(), "nothing written"
+
+
 def test_tensors_are_filtered_by_opencv_on_the_cpu_and_by_torch_ops_under_torch_kernels(monkeypatch):
     rng = np.random.default_rng(4)
     image = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
