@@ -111,18 +111,23 @@ TAPS |= {kind: partial(_two_taps, kind=kind) for kind in ("area-linear", "linear
 
 
 @lru_cache(maxsize=256)
-def _tap_tensors(kind: str, source: int, target: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(target, K) source indices and weights of the ``kind`` filter on ``device``, short taps padded with zero weights.
-
-    Weights are float32, or int32 in PIL's fixed point (``bicubic``).
-    """
+def _padded_taps(kind: str, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """(target, K) source indices and float64 weights of the ``kind`` filter on the host, short taps padded with their first
+    index and zero weights (so each row's minimum and maximum are its first and last source index)."""
     taps = TAPS[kind](source, target)
     width = max(map(len, taps))
     indices = [[index for index, _ in tap] + [tap[0][0]] * (width - len(tap)) for tap in taps]
     weights = [[weight for _, weight in tap] + [0.0] * (width - len(tap)) for tap in taps]
+    return np.array(indices), np.array(weights)
+
+
+@lru_cache(maxsize=256)
+def _tap_tensors(kind: str, source: int, target: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_padded_taps`` on ``device``: weights float32, or int32 in PIL's fixed point (``bicubic``)."""
+    indices, weights = _padded_taps(kind, source, target)
     dtype = torch.int32 if kind == "bicubic" else torch.float32
     with torch.inference_mode(False):  # kept for later calls, which may track gradients: not inference tensors
-        return torch.tensor(indices, device=device), torch.tensor(weights, dtype=torch.float64).to(device, dtype)
+        return torch.from_numpy(indices).to(device), torch.from_numpy(weights).to(device, dtype)
 
 
 def _resample(values: torch.Tensor, axis: int, kind: str, target: int) -> torch.Tensor:
@@ -154,13 +159,6 @@ def resize_crop(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return values.add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)  # halves up, as OpenCV's fixed point and halving area filter
 
 
-@lru_cache(maxsize=256)
-def _tap_ranges(kind: str, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first and the last source index of each output's taps, on the host (both rise with the output)."""
-    taps = TAPS[kind](source, target)
-    return np.array([tap[0][0] for tap in taps]), np.array([tap[-1][0] for tap in taps])
-
-
 def _taps_meeting(mask: torch.Tensor, axis: int, target: int, span: slice) -> tuple[slice, torch.Tensor] | None:
     """The outputs along ``axis`` whose taps reach into ``span``, with their (outputs, K) source indices; None for an empty span."""
     first, last = span.start, span.stop - 1
@@ -169,7 +167,8 @@ def _taps_meeting(mask: torch.Tensor, axis: int, target: int, span: slice) -> tu
     if mask.shape[axis] == target:
         return span, torch.arange(first, last + 1, device=mask.device)[:, None]
     kind = "area" if target < mask.shape[axis] else "linear"  # resize_crop's filter along this axis; all its taps weigh > 0
-    lowest, highest = _tap_ranges(kind, mask.shape[axis], target)
+    indices = _padded_taps(kind, mask.shape[axis], target)[0]  # on the host: locating the outputs waits for no device
+    lowest, highest = indices[:, 0], indices.max(axis=1)  # both rise with the output
     start, stop = int(np.searchsorted(highest, first)), int(np.searchsorted(lowest, last, side="right"))
     if start >= stop:
         return None
