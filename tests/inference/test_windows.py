@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sttn_lightning.inference.options import InpaintOptions
-from sttn_lightning.inference.plan import make_plan
+from sttn_lightning.inference.plan import crops_by_frame, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import Window, blend, neighbour_indices, plan_windows, reference_indices
 from sttn_lightning.media import Size
@@ -43,6 +43,22 @@ def test_references_exclude_neighbours_and_cap_keeps_the_nearest():
 def test_each_frame_is_final_after_the_last_window_that_predicts_it():
     steps = make_plan([Box(0, 0, 1, 1)] * 12, Size(8, 8), InpaintOptions(size=(8, 8), protocol="release"))
     assert [step.finishes for step in steps] == [(), (0, 1, 2, 3, 4), (5, 6, 7, 8, 9, 10, 11)]
+
+
+def test_a_frame_has_the_crop_of_each_segment_whose_running_windows_read_it():
+    # windows centred on 0, 5, 10, 15; only the last predicts frames with holes (17-19): it reads 10-19 and reference 0
+    holes = [None] * 17 + [Box(20, 20, 30, 30)] * 3
+    steps = make_plan(holes, Size(64, 64), InpaintOptions(size=(16, 16)))
+    assert [step.runs for step in steps] == [False, False, False, True]
+    assert crops_by_frame(steps) == {index: {0: steps[3].crop} for index in (0, *range(10, 20))}
+    # segments of 10 frames: windows 0 and 5 (frames 0-10) share one crop, windows 10 and 15 (frames 5-19) another
+    holes = [Box(0, 0, 8, 8)] * 5 + [Box(100, 100, 110, 110)] * 15
+    steps = make_plan(holes, Size(256, 256), InpaintOptions(size=(16, 16), crop_segment=10))
+    crops = crops_by_frame(steps)
+    first, second = steps[0].crop, steps[3].crop
+    assert first != second and steps[1].crop == first and steps[2].crop == second
+    assert crops[0] == {0: first, 1: second}  # a neighbour in segment 0, the reference of segment 1's windows
+    assert crops[3] == {0: first} and crops[7] == {0: first, 1: second} and crops[19] == {1: second}
 
 
 def test_bad_window_parameters_are_rejected():

@@ -1,15 +1,17 @@
-"""Decoded frames at the protocol's resolution with their dilated holes, on the run's device from first need to last use.
+"""Decoded frames at the protocol's resolution with their dilated holes and their crops at the working size, on the run's
+device from first need to last use.
 
 The cache reads sequentially and seeks only far ahead: it holds at most the frames of the current
 window, the references ahead of it, one sequential run (READ_AHEAD frames) and one chunk read
 ahead in the background, a bound set by the options and not by the video's length. A frame's
 holes are kept only inside their box. A frame crosses to the device once, as decoded uint8; its
-resize (release protocol) and the dilation of its holes run there.
+resize (release protocol), the dilation of its holes and the resize of each crop the model will
+see of it run there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ import torch
 
 from sttn_lightning.inference.roi import Box, mask_bbox
 from sttn_lightning.media import FrameReader, MaskReader, Size
-from sttn_lightning.protocol import dilate_holes, resize_frame, resize_masks
+from sttn_lightning.protocol import dilate_holes, resize_crop, resize_frame, resize_masks
 
 READ_AHEAD = 32  # needed frames up to this far past the last read are decoded in one sequential run
 DECODE_CHUNK = 16  # the shortest sequential run: frames are decoded in order in batches, memory stays bounded
@@ -65,6 +67,11 @@ class Prepared:
     frame: torch.Tensor  # uint8 RGB (H, W, 3)
     holes: Box | None
     hole_mask: torch.Tensor | None  # uint8 {0, 1} over ``holes``, on the frame's device
+    crops: dict[int, torch.Tensor]  # uint8 RGB at the working size, by crop segment, until the model's encoder takes them
+
+    def take_crop(self, segment: int) -> torch.Tensor:
+        """The frame's crop of ``segment`` at the working size, no longer held here (the encoder reads it once)."""
+        return self.crops.pop(segment)
 
     def _overlap(self, box: Box) -> Box | None:
         """The part of the hole box inside ``box``, in frame coordinates; None if they do not meet."""
@@ -85,57 +92,74 @@ class Prepared:
 
 
 class FrameCache:
-    """Frames prepared for the run on ``device`` (resized for the release protocol, holes attached), by index.
+    """Frames prepared for the run on ``device`` (resized for the release protocol, holes attached, crops resized), by index.
 
-    Decoding and preparing run in one reader thread: with ``read_ahead`` the next sequential chunk
-    is prepared while the model works (worth it when the model runs on an accelerator; on a CPU
-    the model already uses every core, so the cache reads on demand). Every read goes through
-    that thread, so the reader is never used from two threads at once.
+    Decoding and preparing run in one reader thread, which prepares the next sequential chunk while
+    the windows run: an accelerator does not wait for it, and on a CPU the crops' area filter (the
+    costliest host work per frame) runs beside the runner's own single-threaded work. ``crops``
+    are each frame's crops by segment (``plan.crops_by_frame``), resized to ``working_size``. Every
+    read goes through that thread, so the reader is never used from two threads at once.
     """
 
     def __init__(
-        self, source: FrameReader, holes: Holes, boxes: list[Box | None], device: torch.device, read_ahead: bool = True
+        self,
+        source: FrameReader,
+        holes: Holes,
+        boxes: list[Box | None],
+        crops: Mapping[int, Mapping[int, Box]],
+        working_size: Size,
+        device: torch.device,
     ) -> None:
         self._source = source
         self._device = device
         self._holes = holes  # at the protocol's frame size: the release's working size, else the source's
         self._boxes = boxes
+        self._crops = crops
+        self._working_size = working_size
         self._frames: dict[int, Prepared] = {}
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
-        self._ahead: Future[dict[int, Prepared]] | None = None
-        self._read_ahead = read_ahead
+        self._ahead: Future[dict[int, Prepared]] | None = None  # the chunk being read ahead, of these frames:
+        self._ahead_indices: set[int] = set()
+        self._ahead_start = 0
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
         with_holes = [index for index in indices if self._boxes[index] is not None]
         holes = dict(zip(with_holes, self._holes.read_in(with_holes, [self._boxes[index] for index in with_holes], self._device)))
         size = self._holes.frame_size  # resize_frame returns a frame already at this size itself
-        frames = ((index, to_device(frame, self._device)) for index, frame in zip(indices, self._source.read(indices)))
-        return {index: Prepared(resize_frame(frame, size), self._boxes[index], holes.get(index)) for index, frame in frames}
+        frames = ((index, resize_frame(to_device(frame, self._device), size)) for index, frame in zip(indices, self._source.read(indices)))
+        return {
+            index: Prepared(frame, self._boxes[index], holes.get(index), self._resized_crops(frame, self._crops.get(index, {})))
+            for index, frame in frames
+        }
+
+    def _resized_crops(self, frame: torch.Tensor, crops: Mapping[int, Box]) -> dict[int, torch.Tensor]:
+        """``frame``'s ``crops`` (by segment) at the working size (the whole frame of the release protocol is already)."""
+        return {segment: resize_crop(frame[crop.slices], self._working_size) for segment, crop in crops.items()}
 
     def ensure(self, indices: Iterable[int]) -> None:
-        """Decode the missing ones of ``indices``: a sequential run for those near the cursor, seeks for the rest."""
+        """Have ``indices`` prepared: from the chunk read ahead, else a sequential run for those near the cursor and seeks
+        for the rest; then keep one chunk past the cursor being read ahead."""
         wanted = {index for index in indices if index not in self._frames}
-        if not wanted:
-            return
-        near = [index for index in wanted if index < self._cursor + READ_AHEAD]
-        if near:
-            end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
-            wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
-            self._cursor = max(self._cursor, end)
-        if self._ahead is not None:  # the chunk read ahead may hold some of them
+        read_to = self._ahead_start if self._ahead is not None else self._cursor  # the chunk read ahead reaches no further
+        if self._ahead is not None and not wanted.isdisjoint(self._ahead_indices):
             self._frames.update(self._ahead.result())
             self._ahead = None
             wanted -= self._frames.keys()
         if wanted:
+            near = [index for index in wanted if index < read_to + READ_AHEAD]
+            if near:
+                end = min(self._source.num_frames, max(max(near) + 1, self._cursor + DECODE_CHUNK))
+                wanted.update(index for index in range(self._cursor, end) if index not in self._frames)
+                self._cursor = max(self._cursor, end)
             self._frames.update(self._reader.submit(self._prepare, sorted(wanted)).result())
-        if self._read_ahead:  # the next chunk, prepared while the model works
+        if self._ahead is None:
             end = min(self._source.num_frames, self._cursor + DECODE_CHUNK)
-            ahead = [index for index in range(self._cursor, end) if index not in self._frames]
-            self._cursor = end
-            if ahead:
-                self._ahead = self._reader.submit(self._prepare, ahead)
+            self._ahead_indices = {index for index in range(self._cursor, end) if index not in self._frames}
+            self._ahead_start, self._cursor = self._cursor, end
+            if self._ahead_indices:
+                self._ahead = self._reader.submit(self._prepare, sorted(self._ahead_indices))
 
     def __getitem__(self, index: int) -> Prepared:
         return self._frames[index]

@@ -98,3 +98,13 @@ def make_plan(holes: list[Box | None], frame_size: Size, options: InpaintOptions
         )
         for position, (window, segment, window_runs) in enumerate(zip(windows, segments, runs))
     ]
+
+
+def crops_by_frame(plan: list[WindowStep]) -> dict[int, dict[int, Box]]:
+    """The crops the model sees of each frame, by segment: every frame a running window reads, with the window's crop."""
+    crops: dict[int, dict[int, Box]] = defaultdict(dict)
+    for step in plan:
+        if step.runs:
+            for index in step.window.frames:
+                crops[index][step.segment] = step.crop
+    return dict(crops)

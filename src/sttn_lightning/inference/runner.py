@@ -18,12 +18,12 @@ import torch
 from sttn_lightning.devices import PRECISIONS, keep_freed_host_memory
 from sttn_lightning.inference.frame_cache import FrameCache, Holes, Prepared
 from sttn_lightning.inference.options import InpaintOptions
-from sttn_lightning.inference.plan import FeatureKey, WindowStep, make_plan
+from sttn_lightning.inference.plan import FeatureKey, WindowStep, crops_by_frame, make_plan
 from sttn_lightning.inference.roi import Box
 from sttn_lightning.inference.windows import blend
 from sttn_lightning.media import FrameReader, MaskReader, Size
 from sttn_lightning.models.exported import InferenceModel
-from sttn_lightning.protocol import composite, hide_holes, hole_preserving_resize, prediction_pixels, resize_crop, to_model_input, truncate_pixels
+from sttn_lightning.protocol import composite, hide_holes, hole_preserving_resize, prediction_pixels, to_model_input, truncate_pixels
 
 
 @dataclass
@@ -105,7 +105,7 @@ class WindowRunner:
             return
         size = self.options.size
         holes = torch.stack([hole_preserving_resize(frames[i].mask_in(crop), size, frames[i].holes_within(crop)) for i in todo])
-        image_batch = hide_holes(to_model_input(torch.stack([resize_crop(frames[i].frame[crop.slices], size) for i in todo])), holes)
+        image_batch = hide_holes(to_model_input(torch.stack([frames[i].take_crop(segment) for i in todo])), holes)
         with self._model_call():
             encoded = self.encode(image_batch)
         for index, feature, mask in zip(todo, encoded, holes.float()[:, None]):
@@ -159,8 +159,8 @@ def run_pipeline(
     boxes = holes.boxes(source.num_frames)
     plan = make_plan(boxes, frame_size, options)
     runner = WindowRunner(model, device, options)
-    read_ahead = device.type != "cpu"  # on a CPU, decoding ahead would compete with the model for the cores
-    with closing(FrameCache(source, holes, boxes, device, read_ahead)) as frames, torch.inference_mode(), cudnn_autotuning():
+    frame_cache = FrameCache(source, holes, boxes, crops_by_frame(plan), options.size, device)
+    with closing(frame_cache) as frames, torch.inference_mode(), cudnn_autotuning():
         for step in plan:
             frames.ensure(step.decode)
             if step.runs:
