@@ -119,9 +119,9 @@ class FrameCache:
         self._frames: dict[int, Prepared] = {}
         self._cursor = 0  # every frame below it has been read or is being read ahead
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sttn-reader")
-        self._ahead: Future[dict[int, Prepared]] | None = None  # the chunk being read ahead, of these frames:
-        self._ahead_indices: set[int] = set()
-        self._ahead_start = 0
+        self._ahead: Future[dict[int, Prepared]] | None = None  # the chunk being read ahead
+        self._ahead_indices: set[int] = set()  # its frames
+        self._ahead_start = 0  # where it starts: a sequential run on demand reaches READ_AHEAD frames past this, no further
 
     def _prepare(self, indices: list[int]) -> dict[int, Prepared]:
         """Decode and prepare frames (runs in the reader thread; touches no state of the cache)."""
@@ -142,7 +142,7 @@ class FrameCache:
         """Have ``indices`` prepared: from the chunk read ahead, else a sequential run for those near the cursor and seeks
         for the rest; then keep one chunk past the cursor being read ahead."""
         wanted = {index for index in indices if index not in self._frames}
-        read_to = self._ahead_start if self._ahead is not None else self._cursor  # the chunk read ahead reaches no further
+        read_to = self._ahead_start if self._ahead is not None else self._cursor
         if self._ahead is not None and not wanted.isdisjoint(self._ahead_indices):
             self._frames.update(self._ahead.result())
             self._ahead = None
