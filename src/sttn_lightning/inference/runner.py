@@ -128,12 +128,13 @@ class WindowRunner:
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
         """The output frame: the input with its hole pixels replaced by the blended prediction, copied to the host."""
-        output = prepared.frame.clone()
+        with intra_op_threads(self.own_threads):  # the copy too: the reader thread may be busy on the other cores
+            output = prepared.frame.clone()
         if prepared.holes is not None:
             region = output[prepared.holes.slices]
             # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
             blended, holes = self.blended.pop(index), prepared.hole_mask[..., None]
-            if region.device.type == "cpu":  # NumPy's cast and whole-pixel composite, several times faster there than torch's
+            if region.device.type == "cpu":  # NumPy's cast and OpenCV's masked copy, several times faster there than torch's
                 composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy(), in_place=True)
             else:
                 composite(blended.to(torch.uint8), region, holes, in_place=True)
