@@ -88,8 +88,8 @@ class WindowRunner:
         self.features: dict[FeatureKey, tuple[torch.Tensor, torch.Tensor]] = {}
         self.blended: dict[int, torch.Tensor] = {}  # (h, w, 3) float32 over each frame's hole box
         self.model_threads = torch.get_num_threads()
-        # on a CPU the runner's own short tensor ops take one thread: when other jobs share the CPU,
-        # intra-op threads of such ops spend far longer waiting for each other than working
+        # on a CPU the runner's own short tensor ops (run_window's, finish's) take one thread: when other jobs or the
+        # reader thread share the CPU, intra-op threads of such ops spend far longer waiting for each other than working
         self.own_threads = 1 if device.type == "cpu" else self.model_threads
 
     @contextmanager
@@ -128,17 +128,17 @@ class WindowRunner:
 
     def finish(self, index: int, prepared: Prepared) -> np.ndarray:
         """The output frame: the input with its hole pixels replaced by the blended prediction, copied to the host."""
-        with intra_op_threads(self.own_threads):  # the copy too: the reader thread may be busy on the other cores
+        with intra_op_threads(self.own_threads):
             output = prepared.frame.clone()
-        if prepared.holes is not None:
-            region = output[prepared.holes.slices]
-            # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
-            blended, holes = self.blended.pop(index), prepared.hole_mask[..., None]
-            if region.device.type == "cpu":  # NumPy's cast and OpenCV's masked copy, several times faster there than torch's
-                composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy(), in_place=True)
-            else:
-                composite(blended.to(torch.uint8), region, holes, in_place=True)
-        return output.cpu().numpy()
+            if prepared.holes is not None:
+                region = output[prepared.holes.slices]
+                # running averages of whole values in [0, 255]: the cast truncates as the release's conversion does
+                blended, holes = self.blended.pop(index), prepared.hole_mask[..., None]
+                if region.device.type == "cpu":  # NumPy's cast and OpenCV's masked copy, several times faster there than torch's
+                    composite(blended.numpy().astype(np.uint8), region.numpy(), holes.numpy(), in_place=True)
+                else:
+                    composite(blended.to(torch.uint8), region, holes, in_place=True)
+            return output.cpu().numpy()
 
 
 def run_pipeline(
